@@ -1,0 +1,53 @@
+"""The flat parameter vector phi and its per-layer views.
+
+Layout: for each layer l = 1..L in order, the weight matrix W_l of shape
+(d_{l-1}, d_l) in row-major order, then the bias b_l of shape (d_l,). A layer
+computes z_l = a_{l-1} W_l + b_l on a batch of rows a_{l-1} of shape (n, d_{l-1}).
+
+Keeping phi flat makes the papers' formulas literal linear algebra:
+phi - alpha * g, (I - alpha H) v, phi + epsilon (phi~ - phi).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def layer_shapes(sizes):
+    """``[(d_0, d_1), (d_1, d_2), ...]``: the weight shape of each layer."""
+    return [(sizes[i], sizes[i + 1]) for i in range(len(sizes) - 1)]
+
+
+def num_params(sizes) -> int:
+    """P = sum_l (d_{l-1} + 1) d_l."""
+    return sum((a + 1) * b for a, b in layer_shapes(sizes))
+
+
+def unflatten(sizes, phi):
+    """Per-layer ``[(W_1, b_1), ...]`` as **views** into ``phi`` (no copy).
+
+    Parameters
+    ----------
+    sizes : sequence of int, ``[d_0, ..., d_L]``
+    phi : ndarray, shape (P,)
+
+    Returns
+    -------
+    list of (W, b) with W of shape (d_{l-1}, d_l) and b of shape (d_l,).
+    Writing into a view writes into ``phi``.
+    """
+    layers, offset = [], 0
+    for d_in, d_out in layer_shapes(sizes):
+        W = phi[offset : offset + d_in * d_out].reshape(d_in, d_out)
+        offset += d_in * d_out
+        b = phi[offset : offset + d_out]
+        offset += d_out
+        layers.append((W, b))
+    return layers
+
+
+def flatten(layers) -> np.ndarray:
+    """Inverse of :func:`unflatten`: concatenate ``[(W_1, b_1), ...]`` into one float64 vector."""
+    return np.concatenate([np.concatenate([np.ravel(W), np.ravel(b)]) for W, b in layers]).astype(
+        np.float64
+    )
