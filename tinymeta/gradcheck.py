@@ -83,12 +83,14 @@ def directional_derivative(f, x, u, h=1e-6):
 
 def check_grad(f, grad, x, h=1e-5, threshold=DEFAULT_THRESHOLD, name="gradient") -> CheckReport:
     """Compare ``grad(x)`` with the coordinate-wise central difference of ``f`` at ``x``."""
-    return CheckReport(f"{name} vs central differences (h={h:g})",
-                       rel_error(grad(x), numerical_grad(f, x, h)), threshold)
+    return CheckReport(
+        f"{name} vs central differences (h={h:g})", rel_error(grad(x), numerical_grad(f, x, h)), threshold
+    )
 
 
-def check_directional(f, grad, x, rng=0, num_directions=5, h=1e-6, threshold=DEFAULT_THRESHOLD,
-                      name="gradient") -> CheckReport:
+def check_directional(
+    f, grad, x, rng=0, num_directions=5, h=1e-6, threshold=DEFAULT_THRESHOLD, name="gradient"
+) -> CheckReport:
     """Compare <grad(x), u> with the central difference of ``f`` along random unit vectors u.
 
     Cheap for large x (2 evaluations per direction). The error reported is the
@@ -104,8 +106,11 @@ def check_directional(f, grad, x, rng=0, num_directions=5, h=1e-6, threshold=DEF
         u /= np.linalg.norm(u)
         analytic.append(np.vdot(g, u))
         numerical.append(directional_derivative(f, x, u, h))
-    return CheckReport(f"{name} along {num_directions} random directions (h={h:g})",
-                       rel_error(analytic, numerical), threshold)
+    return CheckReport(
+        f"{name} along {num_directions} random directions (h={h:g})",
+        rel_error(analytic, numerical),
+        threshold,
+    )
 
 
 def check_hvp(grad, hvp, x, v, h=1e-5, threshold=DEFAULT_THRESHOLD, name="Hessian-vector product"):
@@ -114,11 +119,20 @@ def check_hvp(grad, hvp, x, v, h=1e-5, threshold=DEFAULT_THRESHOLD, name="Hessia
     H v ~= (grad(x + h v) - grad(x - h v)) / (2h): first-order differences of an
     exact gradient, so the same O(h^2) truncation applies.
     """
-    return CheckReport(f"{name} vs differences of the gradient (h={h:g})",
-                       rel_error(hvp(x, v), directional_derivative(grad, x, v, h)), threshold)
+    return CheckReport(
+        f"{name} vs differences of the gradient (h={h:g})",
+        rel_error(hvp(x, v), directional_derivative(grad, x, v, h)),
+        threshold,
+    )
 
 
 def check_model(net, phi, X, y, loss="mse", h=1e-5, threshold=DEFAULT_THRESHOLD):
     """Check ``net.loss_and_grad`` against coordinate-wise central differences of ``net.loss``."""
-    return check_grad(lambda p: net.loss(p, X, y, loss), lambda p: net.loss_and_grad(p, X, y, loss)[1],
-                      phi, h=h, threshold=threshold, name=f"{net!r} {loss} gradient")
+    return check_grad(
+        lambda p: net.loss(p, X, y, loss),
+        lambda p: net.loss_and_grad(p, X, y, loss)[1],
+        phi,
+        h=h,
+        threshold=threshold,
+        name=f"{net!r} {loss} gradient",
+    )

@@ -48,6 +48,4 @@ def unflatten(sizes, phi):
 
 def flatten(layers) -> np.ndarray:
     """Inverse of :func:`unflatten`: concatenate ``[(W_1, b_1), ...]`` into one float64 vector."""
-    return np.concatenate([np.concatenate([np.ravel(W), np.ravel(b)]) for W, b in layers]).astype(
-        np.float64
-    )
+    return np.concatenate([np.concatenate([np.ravel(W), np.ravel(b)]) for W, b in layers]).astype(np.float64)
