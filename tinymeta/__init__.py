@@ -4,9 +4,26 @@ MAML, first-order MAML and Reptile on small MLPs whose gradients and
 Hessian-vector products are derived by hand and checked numerically.
 """
 
-from . import gradcheck
+from . import gradcheck, tasks
+from .inner import DivergenceError, adapt, adapt_trajectory
+from .maml import (
+    dropped_term,
+    fomaml_grad,
+    fomaml_value_and_grad,
+    maml_grad,
+    maml_value_and_grad,
+    meta_objective,
+)
 from .mlp import MLP
+from .optim import SGD, Adam, linear_schedule
+from .reptile import reptile_adapt, reptile_step, reptile_step_adam
+from .tasks import Sine, Task
 
 __version__ = "0.1.0"
 
-__all__ = ["MLP", "gradcheck", "__version__"]
+__all__ = [
+    "MLP", "Task", "Sine", "gradcheck", "tasks", "adapt", "adapt_trajectory", "DivergenceError",
+    "maml_grad", "maml_value_and_grad", "fomaml_grad", "fomaml_value_and_grad", "meta_objective",
+    "dropped_term", "reptile_step", "reptile_step_adam", "reptile_adapt", "SGD", "Adam", "linear_schedule",
+    "__version__",
+]  # fmt: skip

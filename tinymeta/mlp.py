@@ -95,16 +95,20 @@ class MLP:
     def check_phi(self, phi, name="phi") -> np.ndarray:
         return validate.float_array(name, phi, 1, (self.num_params,))
 
-    def check_data(self, X, y, loss):
-        """Validate a batch ``(X, y)`` for ``loss``; returns float64 X and typed y."""
+    def check_data(self, X, y, loss, names=("X", "y")):
+        """Validate a batch ``(X, y)`` for ``loss``; returns float64 X and typed y.
+
+        ``names`` are the argument names used in error messages.
+        """
         validate.one_of("loss", loss, LOSSES)
-        X = validate.float_array("X", X, 2, (None, self.sizes[0]))
+        x_name, y_name = names
+        X = validate.float_array(x_name, X, 2, (None, self.sizes[0]))
         if X.shape[0] == 0:
-            raise ValueError(f"X has no rows (shape {X.shape}); a loss needs at least one example")
+            raise ValueError(f"{x_name} has no rows (shape {X.shape}); a loss needs at least one example")
         if loss == "mse":
-            y = validate.float_array("y", y, 2, (X.shape[0], self.sizes[-1]))
+            y = validate.float_array(y_name, y, 2, (X.shape[0], self.sizes[-1]))
         else:
-            y = validate.label_array("y", y, X.shape[0], self.sizes[-1])
+            y = validate.label_array(y_name, y, X.shape[0], self.sizes[-1])
         return X, y
 
     # ------------------------------------------------------------------ forward
