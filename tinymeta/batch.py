@@ -1,0 +1,113 @@
+"""Meta-batches: the per-iteration work of each algorithm over B tasks at once (NumPy reference).
+
+A :class:`TaskBatch` stacks B tasks of equal sizes into arrays. The functions
+here average the per-task results of :mod:`tinymeta.maml` and
+:mod:`tinymeta.reptile`; the Numba kernels in :mod:`tinymeta.kernels` compute the
+same numbers (tests hold the two equal to rtol 1e-12), and
+:func:`batch_functions` picks one of the two.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import NamedTuple
+
+import numpy as np
+
+from . import validate
+from .maml import fomaml_value_and_grad, maml_value_and_grad
+from .reptile import _inner_batches
+from .tasks import Task
+
+
+class TaskBatch(NamedTuple):
+    """B tasks stacked: xs (B, K, d_in), ys (B, K, d_out) or int (B, K), xq, yq likewise with K_query."""
+
+    xs: np.ndarray
+    ys: np.ndarray
+    xq: np.ndarray
+    yq: np.ndarray
+
+    def __len__(self):
+        return self.xs.shape[0]
+
+    def task(self, i) -> Task:
+        return Task(self.xs[i], self.ys[i], self.xq[i], self.yq[i])
+
+    @classmethod
+    def stack(cls, tasks):
+        """Stack a list of equally sized :class:`Task` into a batch."""
+        if not tasks:
+            raise ValueError("tasks is empty; a meta-batch needs at least one task")
+        return cls(*(np.stack([np.asarray(t[j]) for t in tasks]) for j in range(4)))
+
+
+def maml_batch(net, phi, batch, alpha, k, loss="mse"):
+    """Mean over the B tasks of (F_i(phi), g_MAML,i), eq. (3.3). Returns ``(float, (P,) array)``."""
+    results = [maml_value_and_grad(net, phi, batch.task(i), alpha, k, loss) for i in range(len(batch))]
+    return float(np.mean([r[0] for r in results])), np.mean([r[1] for r in results], axis=0)
+
+
+def fomaml_batch(net, phi, batch, alpha, k, loss="mse"):
+    """Mean over the B tasks of (F_i(phi), g_FOMAML,i), eq. (3.4). Returns ``(float, (P,) array)``."""
+    results = [fomaml_value_and_grad(net, phi, batch.task(i), alpha, k, loss) for i in range(len(batch))]
+    return float(np.mean([r[0] for r in results])), np.mean([r[1] for r in results], axis=0)
+
+
+def reptile_batch(net, phi, batch, alpha, k, loss="mse", inner_indices=None):
+    """Mean over tasks of phi~_i - phi after k inner SGD steps on each support set, eq. (4.1).
+
+    Parameters
+    ----------
+    inner_indices : int ndarray, shape (B, k, m), optional
+        Row ``[i, j]`` lists the support points of task i used in inner step j
+        (mini-batches, see :func:`inner_batch_indices`); ``None`` means the full support set.
+
+    Returns
+    -------
+    (float, ndarray of shape (P,)): the mean support loss at phi (before adapting) and mean(phi~ - phi).
+    """
+    phi = net.check_phi(phi)
+    validate.positive("alpha", alpha)
+    validate.count("k", k)
+    values, deltas = [], []
+    for i in range(len(batch)):
+        x, y = net.check_data(batch.xs[i], batch.ys[i], loss, names=("x_support", "y_support"))
+        phi_i = phi
+        for j in range(k):
+            idx = slice(None) if inner_indices is None else inner_indices[i, j]
+            value, g = net.loss_and_grad(phi_i, x[idx], y[idx], loss)
+            phi_i = phi_i - alpha * g
+        values.append(net.loss(phi, x, y, loss))
+        deltas.append(phi_i - phi)
+    return float(np.mean(values)), np.mean(deltas, axis=0)
+
+
+def inner_batch_indices(rng, num_tasks, n, batch_size, k):
+    """(B, k, m) indices: per task, k mini-batches of the n support points (shuffle, then cycle)."""
+    rng = validate.rng(rng)
+    m = min(validate.count("batch_size", batch_size, minimum=1), n)
+    out = np.empty((num_tasks, k, m), dtype=np.int64)
+    for i in range(num_tasks):
+        for j, idx in enumerate(_inner_batches(rng, n, m, k)):
+            out[i, j] = np.arange(n)[idx]
+    return out
+
+
+BACKENDS = ("numpy", "numba")
+
+
+def default_backend():
+    """``TINYMETA_BACKEND`` if set, else ``"numba"``."""
+    name = os.environ.get("TINYMETA_BACKEND", "numba")
+    return validate.one_of("TINYMETA_BACKEND", name, BACKENDS)
+
+
+def batch_functions(backend=None):
+    """``{"maml": fn, "fomaml": fn, "reptile": fn}`` of the chosen backend (same signatures as above)."""
+    backend = default_backend() if backend is None else validate.one_of("backend", backend, BACKENDS)
+    if backend == "numpy":
+        return {"maml": maml_batch, "fomaml": fomaml_batch, "reptile": reptile_batch}
+    from . import kernels  # imported lazily: compiling is paid only by those who use it
+
+    return {"maml": kernels.maml_batch, "fomaml": kernels.fomaml_batch, "reptile": kernels.reptile_batch}
