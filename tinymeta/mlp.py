@@ -59,7 +59,10 @@ class MLP:
     """
 
     def __init__(self, sizes, activation="tanh"):
-        sizes = list(sizes)
+        try:
+            sizes = list(sizes)
+        except TypeError:
+            raise TypeError(f"sizes must be a sequence of layer widths; got {sizes!r}") from None
         if len(sizes) < 2:
             raise ValueError(f"sizes must list at least input and output widths; got {sizes!r}")
         for s in sizes:

@@ -80,7 +80,11 @@ def count(name: str, value, minimum: int = 0) -> int:
 
 def one_of(name: str, value, choices) -> str:
     """A name from a fixed set (activations, losses, algorithms)."""
-    if value not in choices:
+    try:
+        known = value in choices
+    except TypeError:  # unhashable, e.g. a list: name the argument rather than "unhashable type"
+        raise TypeError(f"{name} must be one of {sorted(choices)}; got {_describe(value)}") from None
+    if not known:
         raise ValueError(f"{name} must be one of {sorted(choices)}; got {value!r}")
     return value
 
@@ -90,6 +94,8 @@ def rng(seed_or_rng) -> np.random.Generator:
     if isinstance(seed_or_rng, np.random.Generator):
         return seed_or_rng
     if isinstance(seed_or_rng, numbers.Integral) and not isinstance(seed_or_rng, bool):
+        if seed_or_rng < 0:
+            raise ValueError(f"rng seed must be an integer >= 0; got {seed_or_rng!r}")
         return np.random.default_rng(int(seed_or_rng))
     raise TypeError(f"rng must be a np.random.Generator or an int seed; got {_describe(seed_or_rng)}")
 
