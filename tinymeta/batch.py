@@ -42,6 +42,11 @@ class TaskBatch(NamedTuple):
         return cls(*(np.stack([np.asarray(t[j]) for t in tasks]) for j in range(4)))
 
 
+# namedtuple's _make (behind _replace) checks len(result) == 4, but __len__ above is the number of
+# tasks B; typing.NamedTuple forbids redefining _make in the class body, so it is set here.
+TaskBatch._make = classmethod(lambda cls, iterable: cls(*iterable))
+
+
 def maml_batch(net, phi, batch, alpha, k, loss="mse"):
     """Mean over the B tasks of (F_i(phi), g_MAML,i), eq. (3.3). Returns ``(float, (P,) array)``."""
     results = [maml_value_and_grad(net, phi, batch.task(i), alpha, k, loss) for i in range(len(batch))]

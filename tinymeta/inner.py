@@ -32,7 +32,7 @@ def adapt_trajectory(net, phi, x, y, alpha, k, loss="mse"):
     ndarray, shape (k + 1, P): row i is phi_i. Row 0 is a copy of ``phi``.
     """
     phi = net.check_phi(phi)
-    x, y = net.check_data(x, y, loss)
+    x, y = net.check_data(x, y, loss, names=("x", "y"))
     alpha = validate.positive("alpha", alpha)
     k = validate.count("k", k)
     traj = np.empty((k + 1, phi.size))
@@ -45,6 +45,11 @@ def adapt_trajectory(net, phi, x, y, alpha, k, loss="mse"):
                 f"alpha={alpha} is too large for this network/task, try a smaller alpha"
             )
         traj[i + 1] = traj[i] - alpha * g
+        if not np.all(np.isfinite(traj[i + 1])):  # the last iterate is never fed back to the loss
+            raise DivergenceError(
+                f"inner step {i}: the parameters overflowed to a non-finite value; "
+                f"alpha={alpha} is too large for this network/task, try a smaller alpha"
+            )
     return traj
 
 

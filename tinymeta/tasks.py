@@ -109,10 +109,9 @@ class Sine:
         The same arguments always give the same tasks; the generator is separate from
         the training stream, so training never sees these tasks' draws.
         """
-        family = Sine(self.K, K_query, self.amplitude, self.phase, self.x_range,
-                      None if self.grid is None else self.grid)  # fmt: skip
-        if family.grid is not None:
-            family.K_query = min(K_query, family.grid.size)
+        if self.grid is not None:  # a grid holds at most grid.size distinct query points
+            K_query = min(validate.count("K_query", K_query, minimum=1), self.grid.size)
+        family = Sine(self.K, K_query, self.amplitude, self.phase, self.x_range, self.grid)
         return family.sample_with_truth(np.random.default_rng(seed), num_tasks)
 
 
