@@ -15,6 +15,7 @@ from typing import NamedTuple
 import numpy as np
 
 from . import validate
+from .inner import DivergenceError
 from .maml import fomaml_value_and_grad, maml_value_and_grad
 from .reptile import _inner_batches
 from .tasks import Task
@@ -75,14 +76,33 @@ def reptile_batch(net, phi, batch, alpha, k, loss="mse", inner_indices=None):
     phi = net.check_phi(phi)
     validate.positive("alpha", alpha)
     validate.count("k", k)
+    if inner_indices is not None:
+        inner_indices = np.asarray(inner_indices)
+        n = batch.xs.shape[1]
+        if (
+            inner_indices.ndim != 3
+            or inner_indices.shape[:2] != (len(batch), k)
+            or inner_indices.dtype.kind != "i"
+        ):
+            raise ValueError(
+                f"inner_indices must be an int array of shape ({len(batch)}, {k}, m); "
+                f"got {inner_indices.dtype} array of shape {inner_indices.shape}"
+            )
+        if inner_indices.size and (inner_indices.min() < 0 or inner_indices.max() >= n):
+            raise ValueError(f"inner_indices must index the {n} support points; got values outside [0, {n})")
     values, deltas = [], []
     for i in range(len(batch)):
         x, y = net.check_data(batch.xs[i], batch.ys[i], loss, names=("x_support", "y_support"))
         phi_i = phi
         for j in range(k):
             idx = slice(None) if inner_indices is None else inner_indices[i, j]
-            value, g = net.loss_and_grad(phi_i, x[idx], y[idx], loss)
+            _, g = net.loss_and_grad(phi_i, x[idx], y[idx], loss)
             phi_i = phi_i - alpha * g
+            if not np.all(np.isfinite(phi_i)):
+                raise DivergenceError(
+                    f"Reptile inner step {j} of task {i}: the parameters became non-finite; "
+                    f"alpha={alpha} is too large, try a smaller alpha"
+                )
         values.append(net.loss(phi, x, y, loss))
         deltas.append(phi_i - phi)
     return float(np.mean(values)), np.mean(deltas, axis=0)

@@ -21,7 +21,7 @@ import numpy as np
 from . import validate
 from .inner import DivergenceError
 from .optim import SGD, Adam
-from .tasks import check_task
+from .tasks import Task, check_task
 
 
 def _inner_batches(rng, n, batch_size, k):
@@ -56,8 +56,11 @@ def reptile_adapt(net, phi, x, y, k, optimizer, state, loss="mse", inner_batch_s
 
 
 def _as_tasks(tasks):
-    if isinstance(tasks, tuple) and len(tasks) == 4 and not isinstance(tasks[0], tuple):
-        return [tasks]  # a single Task
+    """One Task, a TaskBatch, or a sequence of Tasks -> a list of Tasks."""
+    if isinstance(tasks, Task):
+        return [tasks]
+    if hasattr(tasks, "xs"):  # a TaskBatch: its rows are the tasks
+        return [tasks.task(i) for i in range(tasks.xs.shape[0])]
     tasks = list(tasks)
     if not tasks:
         raise ValueError("tasks is empty; Reptile needs at least one task")
