@@ -1,0 +1,44 @@
+"""Exercise 05: the exact MAML gradient for one inner step.
+
+A task has a support set (x_s, y_s) and a query set (x_q, y_q). One inner step of gradient
+descent on the support loss L_s gives phi_1 = phi - alpha grad L_s(phi), and MAML's objective
+is F(phi) = L_q(phi_1). Derive dF/dphi by the chain rule: what is the Jacobian d phi_1 / d phi?
+
+Implement it with the network's exact gradient and Hessian-vector product:
+``net.loss_and_grad(phi, X, Y) -> (loss, grad)`` and ``net.hvp(phi, X, Y, v) -> H v``
+(both for the mse loss; H is the Hessian of the loss on (X, Y) at phi). Never form a Hessian.
+(Do not call ``tinymeta.maml_grad``: that is the answer.)
+
+Check:  tinymeta exercises check 05 05_maml_k1.py    (or: python 05_maml_k1.py)
+"""
+
+
+def maml_grad_k1(net, phi, task, alpha):
+    """dF/dphi for F(phi) = L_q(phi - alpha grad L_s(phi)).
+
+    Parameters
+    ----------
+    net : tinymeta.MLP
+    phi : ndarray, shape (P,)
+    task : tinymeta.Task, the tuple (x_support, y_support, x_query, y_query)
+    alpha : float, inner step size
+
+    Returns
+    -------
+    ndarray, shape (P,)
+    """
+    # BEGIN SOLUTION
+    x_s, y_s, x_q, y_q = task
+    phi_1 = phi - alpha * net.loss_and_grad(phi, x_s, y_s)[1]
+    g_q = net.loss_and_grad(phi_1, x_q, y_q)[1]
+    return g_q - alpha * net.hvp(phi, x_s, y_s, g_q)  # (I - alpha H_s(phi)) grad L_q(phi_1)
+    # END SOLUTION
+
+
+# CHECK: a correct answer gives relative error ~1e-10 against central differences of the full
+# meta-objective F (first-order MAML misses by 2e-2 to 2e-1); threshold 1e-06.
+
+if __name__ == "__main__":
+    from tinymeta.exercises.cli import main
+
+    raise SystemExit(main(["check", "05", __file__]))

@@ -1,0 +1,52 @@
+"""Exercise 06: the exact MAML gradient for k inner steps.
+
+k steps of gradient descent on the support loss L_s,
+
+    phi_0 = phi,   phi_{i+1} = phi_i - alpha grad L_s(phi_i)   (i = 0 .. k-1),
+
+and MAML's objective F(phi) = L_q(phi_k). Derive dF/dphi: each step contributes the Jacobian
+d phi_{i+1} / d phi_i = I - alpha H_i with H_i = hess L_s(phi_i). Compute the product times
+grad L_q(phi_k) with k Hessian-vector products, applying the factors to a vector one at a
+time; in which order? Never form a Hessian. k = 0 is allowed (then F = L_q(phi)).
+
+Use ``net.loss_and_grad(phi, X, Y) -> (loss, grad)`` and ``net.hvp(phi, X, Y, v) -> H v``
+(mse loss). (Do not call ``tinymeta.maml_grad``: that is the answer.)
+
+Check:  tinymeta exercises check 06 06_maml_k_steps.py    (or: python 06_maml_k_steps.py)
+"""
+
+
+def maml_grad(net, phi, task, alpha, k):
+    """dF/dphi for F(phi) = L_q(phi_k), phi_k after k inner gradient steps on the support set.
+
+    Parameters
+    ----------
+    net : tinymeta.MLP
+    phi : ndarray, shape (P,)
+    task : tinymeta.Task, the tuple (x_support, y_support, x_query, y_query)
+    alpha : float, inner step size
+    k : int >= 0, number of inner steps
+
+    Returns
+    -------
+    ndarray, shape (P,)
+    """
+    # BEGIN SOLUTION
+    x_s, y_s, x_q, y_q = task
+    traj = [phi]  # phi_0 .. phi_k
+    for _ in range(k):
+        traj.append(traj[-1] - alpha * net.loss_and_grad(traj[-1], x_s, y_s)[1])
+    v = net.loss_and_grad(traj[k], x_q, y_q)[1]
+    for i in range(k - 1, -1, -1):  # (I - alpha H_0) ... (I - alpha H_{k-1}) v, right to left
+        v = v - alpha * net.hvp(traj[i], x_s, y_s, v)
+    return v
+    # END SOLUTION
+
+
+# CHECK: a correct answer gives relative error ~1e-10 against central differences of the full
+# meta-objective F, for k = 0, 1, 2, 3, 5; threshold 1e-06.
+
+if __name__ == "__main__":
+    from tinymeta.exercises.cli import main
+
+    raise SystemExit(main(["check", "06", __file__]))
