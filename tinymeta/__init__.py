@@ -4,7 +4,9 @@ MAML, first-order MAML and Reptile on small MLPs whose gradients and
 Hessian-vector products are derived by hand and checked numerically.
 """
 
-from . import gradcheck, tasks
+from . import gradcheck, plots, tasks, taylor
+from .checkpoint import Checkpoint, CheckpointError, load_checkpoint, save_checkpoint
+from .evaluation import EvalResult, evaluate
 from .inner import DivergenceError, adapt, adapt_trajectory
 from .maml import (
     dropped_term,
@@ -18,6 +20,8 @@ from .mlp import MLP
 from .optim import SGD, Adam, linear_schedule
 from .reptile import reptile_adapt, reptile_step, reptile_step_adam
 from .tasks import Sine, Task
+from .train import TrainResult, meta_train
+from .train_config import TrainConfig
 
 __version__ = "0.1.0"
 
@@ -26,4 +30,6 @@ __all__ = [
     "maml_grad", "maml_value_and_grad", "fomaml_grad", "fomaml_value_and_grad", "meta_objective",
     "dropped_term", "reptile_step", "reptile_step_adam", "reptile_adapt", "SGD", "Adam", "linear_schedule",
     "__version__",
+    "meta_train", "TrainResult", "TrainConfig", "evaluate", "EvalResult", "save_checkpoint",
+    "load_checkpoint", "Checkpoint", "CheckpointError", "plots", "taylor",
 ]  # fmt: skip
