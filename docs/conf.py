@@ -139,7 +139,7 @@ API_ORDER = [
     "tinymeta.train",
     "tinymeta.train_config",
     "tinymeta.checkpoint",
-    "tinymeta.evaluate",
+    "tinymeta.evaluation",
     "tinymeta.evaluation",
     "tinymeta.plots",
     "tinymeta.gradcheck",

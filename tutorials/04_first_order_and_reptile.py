@@ -1,0 +1,471 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 4. First-order MAML and Reptile
+#
+# Exact MAML (tutorial 3) costs one Hessian-vector product per inner step and stores the
+# whole inner trajectory. Two first-order algorithms avoid both: first-order MAML (Finn et
+# al., 2017) and Reptile (Nichol, Achiam & Schulman, 2018). This tutorial measures what each
+# drops, shows that Reptile with one inner step is ordinary joint training, and derives and
+# verifies the Taylor-series analysis of the Reptile paper (Sec. 5), which explains why all
+# three algorithms nevertheless learn the same kind of initialisation.
+
+# %%
+import itertools
+import os
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+import tinymeta as tm
+from tinymeta import gradcheck, taylor
+
+FAST = os.environ.get("TINYMETA_FAST") == "1"  # CI runs a shorter version; the default is the full one
+rng = np.random.default_rng(4)
+
+# %% [markdown]
+# ## What first-order MAML drops
+#
+# First-order MAML (3.4) keeps only the query gradient at the adapted parameters,
+# $g_{\text{FOMAML}} = \nabla L_B(\varphi_k)$, and treats the Jacobian
+# $\prod_i (I - \alpha H_i)$ of the inner loop in (3.3) as the identity. Expanding the product,
+#
+# $$
+# g_{\text{MAML}} - g_{\text{FOMAML}}
+#   = \big[(I - \alpha H_0) \cdots (I - \alpha H_{k-1}) - I\big] \nabla L_B(\varphi_k)
+#   = -\alpha \sum_{i=0}^{k-1} H_i \nabla L_B(\varphi_k) + O(\alpha^2),
+# $$
+#
+# so the dropped term is $O(k\alpha)$ relative to the gradient, and as $\alpha \to 0$ (where
+# $H_i \to H_A(\varphi)$ and $\varphi_k \to \varphi$)
+#
+# $$
+# \frac{g_{\text{FOMAML}} - g_{\text{MAML}}}{\alpha} \longrightarrow k\, H_A(\varphi)\, \nabla L_B(\varphi).
+# $$
+#
+# `tm.dropped_term(net, phi, task, alpha, k)` returns $\lVert g_{\text{MAML}} - g_{\text{FOMAML}}\rVert$
+# and its size relative to $\lVert g_{\text{MAML}} \rVert$. We plot the relative size against
+# $\alpha$ for the papers' 1-40-40-1 ReLU network on one sine task.
+
+# %%
+net = tm.MLP([1, 40, 40, 1], "relu")
+phi = net.init(rng)
+task = tm.Sine(K=10, K_query=10).sample(rng, 1)[0]
+alphas = np.logspace(-5, -1, 9 if FAST else 17)
+ks = (1, 2, 5)
+dropped = {k: np.array([tm.dropped_term(net, phi, task, a, k)[1] for a in alphas]) for k in ks}
+
+small = alphas <= 1e-3  # where the O(alpha) term dominates
+fig, ax = plt.subplots(figsize=(6, 4))
+for k in ks:
+    s = np.polyfit(np.log(alphas[small]), np.log(dropped[k][small]), 1)[0]
+    ax.loglog(alphas, dropped[k], "o-", ms=3, label=f"k = {k} (slope {s:.2f} for alpha <= 1e-3)")
+    assert 0.9 < s < 1.1  # the dropped term is O(alpha): slope 1
+ax.axvline(0.01, color="gray", lw=0.8, ls=":")
+ax.text(
+    0.0085,
+    0.03,
+    "MAML paper's alpha",
+    fontsize=8,
+    color="gray",
+    ha="right",
+    transform=ax.get_xaxis_transform(),
+)
+ax.set_xlabel("inner step size alpha")
+ax.set_ylabel("||g_MAML - g_FOMAML|| / ||g_MAML||")
+ax.set_title("What first-order MAML drops (1-40-40-1 ReLU, one sine task)")
+ax.legend(fontsize=8)
+plt.show()
+for k in ks:
+    print(
+        f"k = {k}: relative dropped term at alpha = 0.01: {np.interp(-2, np.log10(alphas), dropped[k]):.2f}"
+    )
+
+# %% [markdown]
+# At the MAML paper's $\alpha = 0.01$ the dropped term is a large fraction of the gradient
+# (here more than half of it already for $k = 1$), and it grows with $k$; beyond that the
+# linear regime ends. The small-$\alpha$ limit checks the expansion itself: the difference
+# quotient should approach $k H_A(\varphi) \nabla L_B(\varphi)$ with an error that is itself
+# $O(\alpha)$, falling 100-fold per 100-fold decrease of $\alpha$.
+
+# %%
+xs, ys, xq, yq = task
+grad_B = net.loss_and_grad(phi, xq, yq)[1]
+for k in ks:
+    limit = k * net.hvp(phi, xs, ys, grad_B)
+    errs = []
+    for a in (1e-4, 1e-6):
+        quotient = (tm.fomaml_grad(net, phi, task, a, k) - tm.maml_grad(net, phi, task, a, k)) / a
+        errs.append(gradcheck.rel_error(quotient, limit))
+    print(
+        f"k = {k}: (g_FOMAML - g_MAML)/alpha vs k H_A grad L_B: relative error {errs[0]:.1e} at alpha = 1e-4, "
+        f"{errs[1]:.1e} at alpha = 1e-6"
+    )
+    assert 0.5e-2 < errs[1] / errs[0] < 2e-2  # O(alpha): the error shrinks about 100-fold
+
+# %% [markdown]
+# ## Reptile
+#
+# Reptile uses no query set and no derivative of the inner loop. For each task of a
+# meta-batch $\mathcal T_1, \dots, \mathcal T_B$ it runs $k$ steps of SGD (or Adam) from
+# $\varphi$ on the task's data, giving $\tilde\varphi_j$, then moves $\varphi$ towards the
+# adapted parameters:
+#
+# $$
+# \varphi \leftarrow \varphi + \varepsilon \, \frac1B \sum_{j=1}^B \big(\tilde\varphi_j - \varphi\big).
+# \tag{4.1}
+# $$
+#
+# With SGD inner steps, $\tilde\varphi - \varphi = -\alpha \sum_i g_i$ where $g_i$ is the gradient of
+# the $i$-th inner step at its own iterate, so $g_{\text{Reptile}} := (\varphi - \tilde\varphi)/\alpha = \sum_i g_i$
+# acts as a gradient with outer step size $\varepsilon\alpha$.
+#
+# ## Reptile with $k = 1$ is joint training
+#
+# With a single inner step, $\tilde\varphi_j - \varphi = -\alpha \nabla L_j(\varphi)$ and (4.1) becomes
+#
+# $$
+# \varphi \leftarrow \varphi - \varepsilon\alpha \, \frac1B \sum_j \nabla L_j(\varphi)
+#  = \varphi - \varepsilon\alpha \, \nabla \Big(\frac1B \sum_j L_j\Big)(\varphi),
+# \tag{4.2}
+# $$
+#
+# one SGD step on the average task loss: joint training ("pre-training") on all tasks
+# mixed together, which meta-learns nothing. We check that the Reptile direction
+# $(\varphi - \varphi_{\text{new}})/(\varepsilon\alpha)$ is the gradient of the joint loss by
+# finite differences of that loss, and that with $k = 2$ it is not (the negative control;
+# the direction is divided by $k$ so that the first-order parts agree).
+
+# %%
+meta_batch = tm.Sine(K=10, K_query=10).sample(rng, 5)
+alpha, eps = 0.01, 0.1
+
+
+def joint_loss(p):
+    return np.mean([net.loss(p, t.x_support, t.y_support) for t in meta_batch])
+
+
+def reptile_direction(p, k):
+    return (p - tm.reptile_step(net, p, meta_batch, alpha, k, eps)) / (eps * alpha * k)
+
+
+small_net = tm.MLP([1, 20, 20, 1], "tanh")  # coordinate-wise differences: P = 481, smooth activation
+psmall = small_net.init(rng)
+joint_small = lambda p: np.mean([small_net.loss(p, t.x_support, t.y_support) for t in meta_batch])
+for k in (1, 2):
+    r = gradcheck.check_grad(
+        joint_small,
+        lambda p, k=k: (p - tm.reptile_step(small_net, p, meta_batch, alpha, k, eps)) / (eps * alpha * k),
+        psmall,
+        name=f"Reptile k={k} direction as the joint-loss gradient",
+    )
+    print(r)
+    assert r.passed == (k == 1)
+
+r = gradcheck.check_directional(
+    joint_loss,
+    lambda p: reptile_direction(p, 1),
+    phi,
+    rng=5,
+    threshold=1e-4,
+    name="1-40-40-1 ReLU: Reptile k=1 direction as the joint-loss gradient",
+)
+print(r)  # ReLU: the project's 1e-4 threshold for kinks (tutorial 0)
+assert r.passed
+
+# %% [markdown]
+# The difference $(\varphi_{\text{new}} - \varphi)$ is a small number computed from two close
+# ones, which costs a few digits ($\approx 10^{-16} / (\varepsilon\alpha) = 10^{-13}$ relative here),
+# far below the threshold. Tutorial 5 shows what joint training learns on sine waves: the
+# average of all sines, a flat line near zero, which adapts poorly.
+#
+# ## The Taylor-series analysis
+#
+# Why do first-order MAML and Reptile work at all? Section 5 of the Reptile paper expands the
+# three update directions to first order in $\alpha$. Its setting: the inner loop sees a
+# sequence of $k$ mini-batch losses $L_1, \dots, L_k$ (here $k$ disjoint mini-batches of one
+# task's data), and
+#
+# $$
+# \varphi_1 = \varphi, \qquad \varphi_{i+1} = \varphi_i - \alpha g_i, \qquad g_i = \nabla L_i(\varphi_i),
+# $$
+#
+# with the quantities at the *initial* point written with a bar:
+# $\bar g_i = \nabla L_i(\varphi_1)$, $\bar H_i = \nabla^2 L_i(\varphi_1)$. The three directions are
+#
+# * MAML: the exact gradient of $L_k(\varphi_k)$, i.e. $k - 1$ inner steps on batches $1..k-1$,
+#   the last batch as query: $g_{\text{MAML}} = (I - \alpha H_1) \cdots (I - \alpha H_{k-1})\, g_k$
+#   with $H_i = \nabla^2 L_i(\varphi_i)$;
+# * first-order MAML: $g_{\text{FOMAML}} = g_k$;
+# * Reptile: all $k$ steps, $g_{\text{Reptile}} = (\varphi_1 - \varphi_{k+1})/\alpha = \sum_{i=1}^k g_i$.
+#
+# **Step 1: each inner gradient.** Taylor-expand $g_i$ around $\varphi_1$; the displacement is
+# $\varphi_i - \varphi_1 = -\alpha \sum_{j<i} g_j = -\alpha \sum_{j<i} \bar g_j + O(\alpha^2)$, so
+#
+# $$
+# g_i = \bar g_i + \bar H_i (\varphi_i - \varphi_1) + O(\alpha^2) = \bar g_i - \alpha \bar H_i \sum_{j<i} \bar g_j + O(\alpha^2).
+# $$
+#
+# **Step 2: the three directions.** With $H_i = \bar H_i + O(\alpha)$, the product in
+# $g_{\text{MAML}}$ is $I - \alpha \sum_{j<k} \bar H_j + O(\alpha^2)$, and
+#
+# $$
+# \begin{aligned}
+# g_{\text{MAML}} &= \bar g_k - \alpha \bar H_k \sum_{j<k} \bar g_j - \alpha \sum_{j<k} \bar H_j \bar g_k + O(\alpha^2), \\
+# g_{\text{FOMAML}} &= \bar g_k - \alpha \bar H_k \sum_{j<k} \bar g_j + O(\alpha^2), \\
+# g_{\text{Reptile}} &= \sum_{i=1}^k \bar g_i - \alpha \sum_{i=1}^k \sum_{j<i} \bar H_i \bar g_j + O(\alpha^2).
+# \end{aligned}
+# $$
+#
+# **Step 3: average over the order of the mini-batches.** Let the order be a uniformly random
+# permutation, and write $\mathbb E$ for the mean over all $k!$ orderings. Every position sees
+# every batch equally often, and every pair of distinct positions every ordered pair of
+# distinct batches, so
+#
+# $$
+# \mathbb E[\bar g_i] = \text{AvgGrad} := \frac1k \sum_a \bar g_a,
+# \qquad
+# \mathbb E[\bar H_i \bar g_j]_{i \ne j} = \text{AvgGradInner} := \frac{1}{k(k-1)} \sum_{a \ne b} \bar H_a \bar g_b.
+# $$
+#
+# Counting the pair terms in Step 2 ($2(k-1)$ for MAML, $k-1$ for FOMAML, $k(k-1)/2$ for Reptile)
+# gives, for $k = 2$ (the case the paper works out),
+#
+# $$
+# \begin{aligned}
+# \mathbb E[g_{\text{MAML}}] &= \text{AvgGrad} - 2\alpha\, \text{AvgGradInner} + O(\alpha^2), \cr
+# \mathbb E[g_{\text{FOMAML}}] &= \text{AvgGrad} - \alpha\, \text{AvgGradInner} + O(\alpha^2), \cr
+# \mathbb E[g_{\text{Reptile}}] &= 2\,\text{AvgGrad} - \alpha\, \text{AvgGradInner} + O(\alpha^2),
+# \end{aligned}
+# \tag{4.3}
+# $$
+#
+# and for any $k \ge 1$
+#
+# $$
+# \begin{aligned}
+# \mathbb E[g_{\text{MAML}}] &= \text{AvgGrad} - 2(k-1)\,\alpha\, \text{AvgGradInner} + O(\alpha^2), \cr
+# \mathbb E[g_{\text{FOMAML}}] &= \text{AvgGrad} - (k-1)\,\alpha\, \text{AvgGradInner} + O(\alpha^2), \cr
+# \mathbb E[g_{\text{Reptile}}] &= k\,\text{AvgGrad} - \tfrac12 k(k-1)\,\alpha\, \text{AvgGradInner} + O(\alpha^2).
+# \end{aligned}
+# \tag{4.4}
+# $$
+#
+# (tinymeta's `maml_grad` with $k$ inner steps on a support set and a separate query set is the
+# paper's setting with $k + 1$ batches, so its MAML with $k = 1$ is the case (4.3).)
+#
+# **What the terms mean.** AvgGrad is the gradient of the expected loss: joint training.
+# Since $\nabla(\bar g_a \cdot \bar g_b) = \bar H_a \bar g_b + \bar H_b \bar g_a$,
+#
+# $$
+# \text{AvgGradInner} = \frac12 \nabla_\varphi \Big(\frac{1}{k(k-1)} \sum_{a \ne b} \bar g_a \cdot \bar g_b\Big),
+# $$
+#
+# so $-\text{AvgGradInner}$ *increases* the inner product between gradients of different
+# mini-batches of the same task: a step on one batch then also helps on the others, which is
+# generalisation within a task. All three algorithms contain both terms with positive weight
+# as soon as $k \ge 2$; they differ in the ratio.
+#
+# `tinymeta.taylor` implements the three directions on a mini-batch sequence
+# (`maml_grad_sequence`, `fomaml_grad_sequence`, `reptile_grad_sequence`), the average over
+# orderings, AvgGrad, AvgGradInner and the coefficients of (4.4). We check the derivation one
+# step at a time on a smooth network (1-20-20-1 tanh) and one sine task with 12 points, split
+# into $k$ consecutive mini-batches.
+
+# %%
+tnet = tm.MLP([1, 20, 20, 1], "tanh")
+tphi = tnet.init(rng)
+x12, y12, _, _ = tm.Sine(K=12, K_query=1).sample(rng, 1)[0]
+
+
+def minibatches(k):
+    m = len(x12) // k
+    return [(x12[i * m : (i + 1) * m], y12[i * m : (i + 1) * m]) for i in range(k)]
+
+
+# Step 0: the MAML direction on a sequence is the exact gradient of L_k(phi_k) (as in tutorial 3)
+for k in (2, 3):
+    r = gradcheck.check_grad(
+        lambda p, k=k: taylor.maml_objective_sequence(tnet, p, minibatches(k), 0.05),
+        lambda p, k=k: taylor.maml_grad_sequence(tnet, p, minibatches(k), 0.05),
+        tphi,
+        name=f"maml_grad_sequence, k={k}",
+    )
+    print(r)
+    assert r.passed
+
+# %% [markdown]
+# **Step 1–2, one ordering at a time.** The function below writes out the first-order
+# expansions of Step 2 with $\bar g_i$ and Hessian-vector products $\bar H_i v$ at $\varphi_1$,
+# returning the constant and the $\alpha$ coefficient separately. The remainder
+# $\lVert g(\alpha) - (c_0 + \alpha c_1)\rVert$ must shrink like $\alpha^2$: on a log-log plot,
+# slope 2. (Drop the $\alpha c_1$ term and the remainder is $O(\alpha)$, slope 1.)
+
+
+# %%
+def first_order_expansion(algorithm, batches):
+    """(constant, coefficient of alpha) of the Step-2 expansion, for this ordering of the batches."""
+    gbar = [tnet.loss_and_grad(tphi, x, y)[1] for x, y in batches]
+
+    def Hbar(i, v):
+        return tnet.hvp(tphi, *batches[i], v)
+
+    k, zero = len(batches), np.zeros_like(tphi)
+    if algorithm == "maml":
+        c1 = -Hbar(k - 1, sum(gbar[:-1], zero)) - sum((Hbar(j, gbar[-1]) for j in range(k - 1)), zero)
+        return gbar[-1], c1
+    if algorithm == "fomaml":
+        return gbar[-1], -Hbar(k - 1, sum(gbar[:-1], zero))
+    c1 = -sum((Hbar(i, gbar[j]) for i in range(k) for j in range(i)), zero)  # pairs j < i
+    return sum(gbar, zero), c1
+
+
+k = 3
+batches = minibatches(k)
+talphas = np.logspace(-4, -1.5, 6 if FAST else 11)
+print(f"one ordering, k = {k}: fitted slope of the remainder over alpha in [1e-4, 3e-2]")
+for algo in taylor.ALGORITHMS:
+    c0, c1 = first_order_expansion(algo, batches)
+    res = [np.linalg.norm(taylor.GRADIENTS[algo](tnet, tphi, batches, a) - (c0 + a * c1)) for a in talphas]
+    res0 = [np.linalg.norm(taylor.GRADIENTS[algo](tnet, tphi, batches, a) - c0) for a in talphas]
+    s, s0 = np.polyfit(np.log(talphas), np.log(res), 1)[0], np.polyfit(np.log(talphas), np.log(res0), 1)[0]
+    print(f"  {algo:8s} with the alpha term: {s:.2f} (expect 2)   without it: {s0:.2f} (expect 1)")
+    assert 1.8 < s < 2.2 and 0.8 < s0 < 1.2
+
+# %% [markdown]
+# **Step 3, the average over orderings.** Averaging the per-ordering expansions over all $k!$
+# orderings must give *exactly* the coefficients of (4.4) times AvgGrad and AvgGradInner: this
+# step is pure counting, so it holds to round-off, for every $\alpha$. And AvgGradInner must be
+# half the gradient of the mean inner product of batch gradients, which we check by
+# finite differences.
+
+# %%
+for k in (2, 3, 4):
+    batches = minibatches(k)
+    perms = list(itertools.permutations(range(k)))
+    agrad, ainner = taylor.avg_grad(tnet, tphi, batches), taylor.avg_grad_inner(tnet, tphi, batches)
+    for algo in taylor.ALGORITHMS:
+        terms = [first_order_expansion(algo, [batches[i] for i in p]) for p in perms]
+        mean_c0 = np.mean([t[0] for t in terms], axis=0)
+        mean_c1 = np.mean([t[1] for t in terms], axis=0)
+        c0, c1 = taylor.taylor_coefficients(algo, k)
+        r = gradcheck.CheckReport(
+            f"k={k} {algo:7s}: mean over {len(perms)} orderings vs (4.4) coefficients ({c0:g}, {c1:g})",
+            gradcheck.rel_error(
+                np.concatenate([mean_c0, mean_c1]), np.concatenate([c0 * agrad, c1 * ainner])
+            ),
+            1e-12,
+        )  # exact counting identity: round-off only
+        print(r)
+        assert r.passed
+
+
+def half_mean_inner_product(p, k):
+    gs = [tnet.loss_and_grad(p, x, y)[1] for x, y in minibatches(k)]
+    return 0.5 * np.mean([gs[a] @ gs[b] for a in range(k) for b in range(k) if a != b])
+
+
+for k in (2, 3):
+    r = gradcheck.check_grad(
+        lambda p, k=k: half_mean_inner_product(p, k),
+        lambda p, k=k: taylor.avg_grad_inner(tnet, p, minibatches(k)),
+        tphi,
+        name=f"AvgGradInner = 1/2 grad of the mean gradient inner product, k={k}",
+    )
+    print(r)
+    assert r.passed
+
+# %% [markdown]
+# **The result (4.3)–(4.4).** Finally the expected directions themselves, $\mathbb E[g](\alpha)$ over all
+# orderings (`taylor.expected_over_orderings`), against the prediction
+# $c_0\,\text{AvgGrad} + c_1 \alpha\,\text{AvgGradInner}$ (`taylor.taylor_prediction`). The
+# remainder, relative to $\lVert c_0\,\text{AvgGrad}\rVert$, is plotted on log-log axes with
+# the slope fitted over $\alpha \le 10^{-2}$ (beyond that the higher-order terms bend the
+# curve). Dashed: the remainder when the AvgGradInner term is left out, slope 1.
+
+# %%
+k_values = (2, 3) if FAST else (2, 3, 4)
+falphas = np.logspace(-4, -1, 7 if FAST else 13)
+fit = falphas <= 1e-2
+fig, axes = plt.subplots(1, len(k_values), figsize=(4.2 * len(k_values), 3.8), sharey=True)
+slopes = {}
+for ax, k in zip(axes, k_values, strict=True):
+    batches = minibatches(k)
+    for algo, color in zip(taylor.ALGORITHMS, ("C0", "C1", "C2"), strict=True):
+        c0, _ = taylor.taylor_coefficients(algo, k)
+        zeroth = c0 * taylor.avg_grad(tnet, tphi, batches)
+        res, res0 = [], []
+        for a in falphas:
+            E = taylor.expected_over_orderings(algo, tnet, tphi, batches, a)
+            res.append(np.linalg.norm(E - taylor.taylor_prediction(algo, tnet, tphi, batches, a)))
+            res0.append(np.linalg.norm(E - zeroth))
+        res, res0 = np.array(res) / np.linalg.norm(zeroth), np.array(res0) / np.linalg.norm(zeroth)
+        s = np.polyfit(np.log(falphas[fit]), np.log(res[fit]), 1)[0]
+        s0 = np.polyfit(np.log(falphas[fit]), np.log(res0[fit]), 1)[0]
+        slopes[(k, algo)] = (s, s0)
+        ax.loglog(falphas, res, "o-", ms=3, color=color, label=f"{algo}: slope {s:.2f}")
+        ax.loglog(falphas, res0, "--", color=color, lw=0.8, label=f"{algo}, no AvgGradInner: {s0:.2f}")
+    ax.set_title(f"k = {k}")
+    ax.set_xlabel("alpha")
+    ax.legend(fontsize=7)
+axes[0].set_ylabel("remainder / ||c0 AvgGrad||")
+fig.suptitle("E[g] - (c0 AvgGrad + c1 alpha AvgGradInner) is O(alpha^2)")
+fig.tight_layout()
+plt.show()
+
+print(f"{'k':>2} {'algorithm':>9} {'coefficients (4.4)':>20} {'slope':>6} {'slope without AvgGradInner':>27}")
+for (k, algo), (s, s0) in slopes.items():
+    c0, c1 = taylor.taylor_coefficients(algo, k)
+    print(f"{k:2d} {algo:>9} {f'({c0:g}, {c1:g} alpha)':>20} {s:6.2f} {s0:27.2f}")
+    # O(alpha^2) remainder: slope 2 (+-0.2 for the curvature of the fit range); the control is O(alpha)
+    assert 1.8 < s < 2.2 and 0.8 < s0 < 1.2
+
+# %% [markdown]
+# The first-order predictions hold: every remainder falls with slope 2, and leaving out the
+# AvgGradInner term leaves a remainder of slope 1, so that term is really there, with the
+# coefficients of (4.3) for $k = 2$ and (4.4) for every $k$.
+#
+# Read as update *directions*, the ratio of the two terms is what differs: AvgGradInner
+# weighs $2(k-1)\alpha$ against AvgGrad for MAML, $(k-1)\alpha$ for first-order MAML and
+# $(k-1)\alpha/2$ for Reptile. With $k = 1$ the second term vanishes for all three: MAML with
+# a single "batch" and Reptile with one step are both joint training (4.2). With $k \ge 2$ all
+# three push towards parameters where gradients of different batches of a task agree, which
+# is why first-order methods meta-learn in practice (tutorial 5).
+#
+# ## Summary
+#
+# * First-order MAML drops $-\alpha \sum_i H_i \nabla L_B + O(\alpha^2)$: $O(k\alpha)$ relative, a large
+#   fraction of the gradient at $\alpha = 0.01$ on sine waves; checked in the $\alpha \to 0$ limit.
+# * Reptile (4.1) moves $\varphi$ towards task-adapted parameters; with $k = 1$ it is SGD on the
+#   average task loss (4.2), checked against finite differences of that loss.
+# * To first order in $\alpha$, averaged over mini-batch orderings, MAML, FOMAML and Reptile are
+#   all combinations of AvgGrad and AvgGradInner with coefficients $(1, -2(k-1))$, $(1, -(k-1))$
+#   and $(k, -\frac12 k(k-1))$ (4.3, 4.4); $-\text{AvgGradInner}$ increases the agreement of gradients
+#   between mini-batches.
+# * Checked step by step: the per-ordering expansions ($O(\alpha^2)$ remainders), the counting
+#   over orderings (to round-off), AvgGradInner as half a gradient, and the final (4.3)–(4.4).
+#
+# ## Exercises
+#
+# 1. Derive the $O(\alpha)$ terms of $g_{\text{MAML}}$ when the query batch is a *fresh* batch,
+#    not one of the $k$ inner batches. Which coefficient changes?
+# 2. Repeat the slope plot with ReLU. What happens to the slope when a mini-batch sits close
+#    to a kink, and why?
+# 3. Reptile with an Adam inner loop (`tm.reptile_step_adam`): is $k = 1$ still joint training?
+#    Check numerically.
+# 4. Show that for a quadratic loss $L_i(\varphi) = \frac12 \varphi^\top A_i \varphi - b_i^\top \varphi$
+#    the expansion of $g_{\text{FOMAML}}$ for $k = 2$ is exact (no $O(\alpha^2)$ term), and check it.
+#
+# The classroom exercises (see docs/instructors; `tinymeta exercises list` prints them) have
+# checked versions of exercises like these, with a checker that reports the error to expect.
