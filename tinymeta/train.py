@@ -222,20 +222,9 @@ def _diverged(c, it, what, path, saved_at=None):
 
 
 def _progress_bar(progress, c, start):
-    if not progress:
-        return _NoBar()
-    from tqdm import tqdm
+    from tqdm import tqdm  # imported here so that `import tinymeta` stays light
 
     desc = f"{c.algo} ({c.backend})"
-    return tqdm(total=c.iterations, initial=start, desc=desc, unit="it", dynamic_ncols=True)
-
-
-class _NoBar:
-    def update(self, n):
-        pass
-
-    def set_postfix(self, **kwargs):
-        pass
-
-    def close(self):
-        pass
+    return tqdm(
+        total=c.iterations, initial=start, desc=desc, unit="it", dynamic_ncols=True, disable=not progress
+    )
