@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import tinymeta.train as train_mod
-from tinymeta import MLP, SGD, Adam, DivergenceError, Sine, evaluate, load_checkpoint, meta_train
+from tinymeta import MLP, SGD, Adam, DivergenceError, Sine, Task, evaluate, load_checkpoint, meta_train
 from tinymeta.batch import TaskBatch
 
 NET = MLP([1, 40, 40, 1], "relu")
@@ -178,3 +178,20 @@ def test_bad_arguments_are_named(change, error, message):
     kw = dict(algo="maml", iterations=3, alpha=0.01, k=1, backend="numpy", progress=False) | change
     with pytest.raises(error, match=message):
         meta_train(NET, FAMILY, **kw)
+
+
+def test_evaluate_scores_a_diverging_task_as_inf_and_keeps_the_others():
+    # Linear regression on task 0's support set has Hessian 2 mean(x^2) ~ 7e5 >> 2 / alpha: plain SGD
+    # grows the error ~1e5-fold per step and overflows within 60 steps. Task 1 is benign.
+    net = MLP([1, 1], "identity")
+    phi = net.init(0)
+    x = np.linspace(-1.0, 1.0, 5)[:, None]
+    calm = Task(x, 0.5 * x, x, 0.5 * x)
+    wild = Task(1000.0 * x, 0.5 * x, x, 0.5 * x)
+    alpha = 0.1
+    res = evaluate(net, phi, [wild, calm], alpha, steps=range(61))
+    assert res.diverged[0] == 0 and res.diverged[-1] == 1  # diverges on the way, not at step 0
+    assert np.isinf(res.per_task[0, -1]) and np.all(np.isfinite(res.per_task[1]))
+    assert np.isinf(res.mean[-1])  # never hidden in a finite mean
+    alone = evaluate(net, phi, [calm], alpha, steps=range(61))
+    np.testing.assert_array_equal(res.per_task[1], alone.per_task[0])

@@ -199,11 +199,7 @@ def _loop(net, config, ckpt, rng, sample, step_fn, evals, path, progress) -> Tra
 
 
 def _evaluate_into(history, net, phi, tasks, c, it, path):
-    try:
-        res = evaluate(net, phi, tasks, c.alpha, c.eval_steps, c.loss)
-    except DivergenceError as e:
-        what = "adapting to a held-out task produced a non-finite loss"
-        raise _diverged(c, it, what, path, saved_at=it + 1) from e
+    res = evaluate(net, phi, tasks, c.alpha, c.eval_steps, c.loss)  # diverging tasks score inf, see evaluate
     history.setdefault("eval_iteration", []).append(it + 1)
     history.setdefault("eval_loss", []).append(res.mean.tolist())
     history.setdefault("eval_stderr", []).append(res.stderr.tolist())
@@ -211,10 +207,9 @@ def _evaluate_into(history, net, phi, tasks, c, it, path):
         history.setdefault("eval_accuracy", []).append(res.accuracy.tolist())
 
 
-def _diverged(c, it, what, path, saved_at=None):
+def _diverged(c, it, what, path):
     outer = f"epsilon={c.epsilon}" if c.outer_optimizer is None else f"outer lr={c.outer_optimizer['lr']}"
-    saved_at = it if saved_at is None else saved_at
-    saved = "" if path is None else f" The last good state (iteration {saved_at}) is in {os.fspath(path)}."
+    saved = "" if path is None else f" The last good state (iteration {it}) is in {os.fspath(path)}."
     return DivergenceError(
         f"{c.algo} diverged at iteration {it + 1} of {c.iterations}: {what}. Try a smaller inner step size "
         f"(alpha={c.alpha}) or a smaller outer step ({outer}).{saved}"
