@@ -23,6 +23,7 @@ DEFAULT_ITERATIONS = 3000
 LAZY_COMMANDS = {
     "exercises": ("tinymeta.exercises.cli", "check your solutions to the tutorial exercises"),
     "omniglot": ("tinymeta.omniglot.cli", "few-shot Omniglot classification"),
+    "omniglot-download": ("tinymeta.omniglot.download_cli", "download and convert the Omniglot images"),
 }
 
 

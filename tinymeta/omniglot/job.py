@@ -1,0 +1,295 @@
+"""Omniglot N-way K-shot classification with an MLP: meta-train, evaluate on held-out characters, summarise.
+
+Network: MLP 784 -> hidden -> N with ReLU, softmax cross-entropy as the *plain mean* NLL over the support
+set (:mod:`tinymeta.losses`). Step-size convention: MAML's code sums ``NLL / K`` over the N*K support
+examples, i.e. it steps on N times the mean, so its alpha = 0.4 equals alpha = 2.0 here for 5-way; the
+defaults below use alpha = 0.4 on the plain mean.
+
+One outer iteration (B tasks from the meta-training characters):
+
+* maml / fomaml: g = mean_i g_i(phi) (eq. (3.3) / (3.4), k inner SGD steps of alpha), phi <- Adam(phi, g);
+* reptile: phi <- phi + eps_t mean_i (phi~_i - phi) (eq. (4.1)), eps_t linear from eps_0 to eps_1 over the
+  run (over the wall-clock budget when one is given). phi~_i: k inner steps on mini-batches of the support
+  set with SGD(alpha) or with Adam(alpha, beta1 = 0) whose state persists across tasks and iterations, as in
+  the Reptile code (resetting it per task does not learn). As in the Reptile code, training tasks have
+  ``train_shots`` = 10 examples per class whatever the test K (5 steps of 10 = one pass over 5 x 10), and
+  test-time adaptation uses mini-batches of ``test_batch`` = 5.
+
+Evaluation: adapt to each held-out task's support set with the training inner loop for ``test_steps``
+steps (Reptile/Adam: each task starts from a copy of the trained Adam state) and score the query set;
+accuracy is the mean over tasks with a 95 % interval mean +- 1.96 std / sqrt(n).
+
+References: Finn et al. (2017), MAML, section 5.1; Nichol et al. (2018), Reptile, section 6 and appendix.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .. import validate
+from ..batch import batch_functions, inner_batch_indices
+from ..inner import DivergenceError, adapt_trajectory
+from ..mlp import MLP
+from ..optim import Adam, linear_schedule
+from ..reptile import _inner_batches, reptile_step_adam
+from .data import find_data_dir, load_split
+from .sampler import OmniglotTasks, evaluation_tasks
+
+LOSS = "cross_entropy"
+# Per-algorithm defaults (MAML's code and the Reptile paper's Omniglot settings), used where a field is None.
+DEFAULTS = {
+    "maml": dict(alpha=0.4, k=1, meta_batch=32, inner_optimizer="sgd"),
+    "fomaml": dict(alpha=0.4, k=1, meta_batch=32, inner_optimizer="sgd"),
+    "reptile": dict(
+        alpha=1e-3,
+        k=5,
+        meta_batch=5,
+        inner_optimizer="adam",
+        inner_batch=10,
+        test_steps=50,
+        train_shots=10,
+        test_batch=5,
+    ),
+}
+
+
+@dataclass(frozen=True)
+class JobConfig:
+    """Settings of one Omniglot run; ``None`` fields take the algorithm's entry of :data:`DEFAULTS`."""
+
+    algo: str = "maml"
+    ways: int = 5
+    shots: int = 1
+    iterations: int = 60000
+    seed: int = 0
+    meta_batch: int | None = None
+    alpha: float | None = None
+    k: int | None = None
+    test_steps: int | None = None  # default: k (maml, fomaml) -- test as trained; 50 for reptile
+    query_shots: int = 15
+    test_tasks: int = 1000
+    hidden: tuple = (256, 128, 64, 64)
+    split: str = "maml"
+    backend: str = "numpy"
+    budget_s: float | None = None
+    inner_optimizer: str | None = None
+    inner_batch: int | None = None
+    train_shots: int | None = None  # examples per class of training tasks; default shots (reptile 10)
+    test_batch: int | None = None  # reptile's test-time mini-batch; default 5
+    epsilon: tuple = (1.0, 0.0)
+    outer_lr: float = 1e-3
+    curve_every_s: float | None = None  # default: budget / 8, else 60 s
+    curve_tasks: int = 50
+    data_dir: str | None = None
+
+    def resolved(self) -> JobConfig:
+        """A copy with every ``None`` default filled in and the values validated."""
+        validate.one_of("algo", self.algo, tuple(DEFAULTS))
+        d = DEFAULTS[self.algo]
+        c = dataclasses.replace(self, **{f: d[f] for f in d if getattr(self, f) is None})
+        c = dataclasses.replace(c, test_steps=c.k if c.test_steps is None else c.test_steps,
+                                train_shots=c.shots if c.train_shots is None else c.train_shots)  # fmt: skip
+        validate.one_of("inner_optimizer", c.inner_optimizer, ("sgd", "adam"))
+        if c.inner_optimizer == "adam" and c.algo != "reptile":
+            raise ValueError(f"inner_optimizer='adam' is for reptile only; got algo={c.algo!r}")
+        for name in ("ways", "shots", "train_shots", "iterations", "meta_batch", "query_shots", "test_tasks"):
+            validate.count(name, getattr(c, name), 1)
+        validate.count("k", c.k, 1)
+        validate.count("curve_tasks", c.curve_tasks, 1)
+        train_query = 1 if c.algo == "reptile" else c.query_shots
+        if max(c.shots + c.query_shots, c.train_shots + train_query) > 20:
+            got = f"shots={c.shots}, train_shots={c.train_shots}, query_shots={c.query_shots}"
+            raise ValueError(f"shots (and train_shots) + query_shots must be <= the 20 drawings; got {got}")
+        validate.count("test_steps", c.test_steps, 0)
+        validate.positive("alpha", c.alpha)
+        if c.budget_s is not None:
+            validate.positive("budget_s", c.budget_s)
+        return c
+
+
+def make_net(cfg: JobConfig) -> MLP:
+    """``MLP([784, *hidden, ways])`` with ReLU hidden layers."""
+    return MLP([784, *cfg.hidden, cfg.ways], "relu")
+
+
+def he_init(net: MLP, rng) -> np.ndarray:
+    """W_l ~ N(0, 2 / d_{l-1}), b_l = 0 (He et al. 2015): keeps ReLU activations at unit scale through
+    depth, where the default uniform(+-1/sqrt(d)) init shrinks them by about sqrt(6) per layer."""
+    rng = validate.rng(rng)
+    parts = []
+    for d_in, d_out in zip(net.sizes[:-1], net.sizes[1:], strict=True):
+        parts += [rng.normal(0.0, np.sqrt(2.0 / d_in), d_in * d_out), np.zeros(d_out)]
+    return np.concatenate(parts)
+
+
+def adapt_at(net, phi, task, cfg, steps, adam_state=None, rng=None):
+    """Parameters after each number of inner steps in ``steps`` (sorted) on ``task``'s support set.
+
+    SGD: full-batch steps of alpha (eq. (3.1)); Adam (Reptile): mini-batches of ``test_batch`` drawn
+    with ``rng``, starting from ``adam_state``. Returns a list of (P,) arrays, one per entry of ``steps``.
+    """
+    if cfg.inner_optimizer == "sgd":
+        traj = adapt_trajectory(net, phi, task.x_support, task.y_support, cfg.alpha, steps[-1], LOSS)
+        return [traj[s] for s in steps]
+    opt, state, out = Adam(cfg.alpha, beta1=0.0), adam_state, [phi] if steps[0] == 0 else []
+    batches = _inner_batches(rng, len(task.x_support), cfg.test_batch, steps[-1])
+    for i, idx in enumerate(batches, start=1):
+        value, g = net.loss_and_grad(phi, task.x_support[idx], task.y_support[idx], LOSS)
+        if not np.isfinite(value):
+            raise DivergenceError(f"test-time inner step {i}: the loss is not finite; try a smaller alpha")
+        phi, state = opt.update(phi, g, state)
+        if i in steps:
+            out.append(phi)
+    return out
+
+
+def evaluate_accuracy(net, phi, tasks, cfg, steps, adam_state=None, seed=0) -> np.ndarray:
+    """Query accuracy of every task after each number of inner steps: array (num_tasks, len(steps))."""
+    rng = np.random.default_rng(seed)
+    acc = np.empty((len(tasks), len(steps)))
+    for i in range(len(tasks)):
+        t = tasks[i]
+        for j, p in enumerate(adapt_at(net, phi, t, cfg, steps, adam_state, rng)):
+            acc[i, j] = np.mean(np.argmax(net.forward(p, t.x_query), axis=1) == t.y_query)
+    return acc
+
+
+def mean_ci95(values) -> tuple[float, float]:
+    """(mean, 1.96 * std(ddof=1) / sqrt(n)) of per-task accuracies."""
+    v = np.asarray(values, dtype=np.float64)
+    return float(v.mean()), float(1.96 * v.std(ddof=1) / np.sqrt(len(v))) if len(v) > 1 else float("nan")
+
+
+def train(net, cfg, train_tasks, curve_tasks=None, progress=True):
+    """Meta-train from ``he_init(net, seed)``; stops after ``iterations`` or ``budget_s`` seconds of training.
+
+    Returns ``(phi, adam_state or None, history)``; ``history`` has ``meta_loss`` per iteration,
+    ``train_seconds`` (excluding learning-curve evaluations) and ``curve``: a list of
+    ``{"seconds", "iteration", "accuracy"}`` measured on ``curve_tasks`` after ``cfg.test_steps`` steps.
+    """
+    rng = np.random.default_rng(cfg.seed + 1)  # task stream (net init uses cfg.seed)
+    phi = he_init(net, cfg.seed)
+    adam_state = Adam(cfg.alpha, beta1=0.0).init(phi.size) if cfg.inner_optimizer == "adam" else None
+    outer, outer_state = Adam(cfg.outer_lr), Adam(cfg.outer_lr).init(phi.size)
+    step_fn = batch_functions(cfg.backend)["reptile" if cfg.algo == "reptile" else cfg.algo]
+    every = cfg.curve_every_s or (cfg.budget_s / 8 if cfg.budget_s else 60.0)
+    history = {"meta_loss": [], "curve": [], "train_seconds": 0.0}
+    bar = _bar(progress, cfg)
+    train_s, next_curve, it = 0.0, 0.0, 0
+
+    def record():
+        steps = sorted({0, cfg.test_steps})
+        acc = evaluate_accuracy(net, phi, curve_tasks, cfg, steps, adam_state, seed=cfg.seed)[:, -1]
+        history["curve"].append({"seconds": train_s, "iteration": it, "accuracy": float(acc.mean())})
+        if progress:
+            bar.write(
+                f"{train_s:7.1f} s, iteration {it}: held-out accuracy {acc.mean():.1%} ({len(acc)} tasks)"
+            )
+
+    while it < cfg.iterations and (cfg.budget_s is None or train_s < cfg.budget_s):
+        if curve_tasks is not None and train_s >= next_curve:
+            record()
+            next_curve += every
+        t0 = time.perf_counter()
+        batch = train_tasks.sample_batch(rng, cfg.meta_batch)
+        with np.errstate(over="ignore", invalid="ignore"):
+            if cfg.algo == "reptile":
+                frac = max(it / cfg.iterations, train_s / cfg.budget_s if cfg.budget_s else 0.0)
+                eps = linear_schedule(*cfg.epsilon, frac, 1.0)
+                if cfg.inner_optimizer == "adam":
+                    value = float(
+                        np.mean([net.loss(phi, x, y, LOSS) for x, y in zip(batch.xs, batch.ys, strict=True)])
+                    )
+                    phi, adam_state = reptile_step_adam(net, phi, [batch.task(i) for i in range(len(batch))],
+                                                        cfg.alpha, cfg.k, eps, adam_state, LOSS, 0.0,
+                                                        cfg.inner_batch, rng)  # fmt: skip
+                else:
+                    idx = inner_batch_indices(rng, len(batch), batch.xs.shape[1], cfg.inner_batch, cfg.k)
+                    value, delta = step_fn(net, phi, batch, cfg.alpha, cfg.k, LOSS, inner_indices=idx)
+                    phi = phi + eps * delta
+            else:
+                value, g = step_fn(net, phi, batch, cfg.alpha, cfg.k, LOSS)
+                phi, outer_state = outer.update(phi, g, outer_state)
+        if not (np.isfinite(value) and np.all(np.isfinite(phi))):
+            raise DivergenceError(f"{cfg.algo} diverged at iteration {it + 1}; try a smaller alpha "
+                                  f"(alpha={cfg.alpha}) or outer step")  # fmt: skip
+        train_s += time.perf_counter() - t0
+        it += 1
+        history["meta_loss"].append(float(value))
+        bar.update(1)
+        if it % 20 == 0:
+            bar.set_postfix(
+                loss=f"{np.mean(history['meta_loss'][-20:]):.3f}", t=f"{train_s:.0f}s", refresh=False
+            )
+    if curve_tasks is not None:
+        record()
+    bar.close()
+    history["train_seconds"] = train_s
+    return phi, adam_state, history
+
+
+def _bar(progress, cfg):
+    from tqdm import tqdm
+
+    total = None if cfg.budget_s else cfg.iterations
+    return tqdm(
+        total=total, desc=f"{cfg.algo} {cfg.ways}-way {cfg.shots}-shot", unit="it", disable=not progress
+    )
+
+
+def run(cfg: JobConfig, out_dir, progress=True, figure=True) -> dict:
+    """Train, evaluate on ``cfg.test_tasks`` held-out tasks, write ``out_dir``/{checkpoint.npz, summary.json,
+    omniglot.png}; return the summary dict.
+
+    Raises :class:`~tinymeta.omniglot.OmniglotNotFoundError` (with instructions) if the data is missing.
+    """
+    t_start = time.perf_counter()
+    cfg = cfg.resolved()
+    data_dir = find_data_dir(cfg.data_dir)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    meta_train, meta_test = load_split(cfg.split, data_dir)
+    # Reptile never looks at a query set in training: one query drawing leaves room for train_shots = 10
+    query = 1 if cfg.algo == "reptile" else cfg.query_shots
+    train_tasks = OmniglotTasks(meta_train, cfg.ways, cfg.train_shots, query)
+    test_sampler = OmniglotTasks(meta_test, cfg.ways, cfg.shots, cfg.query_shots)
+    tests = evaluation_tasks(test_sampler, cfg.test_tasks, seed=10_000 + cfg.seed)
+    net = make_net(cfg)
+    curve = evaluation_tasks(test_sampler, cfg.curve_tasks, seed=20_000 + cfg.seed)
+    phi, adam_state, history = train(net, cfg, train_tasks, curve, progress)
+    steps = sorted({0, 1, cfg.k, cfg.test_steps} | ({5, 10, 25} & set(range(cfg.test_steps))))
+    t_eval = time.perf_counter()
+    acc = evaluate_accuracy(net, phi, tests, cfg, steps, adam_state, seed=cfg.seed)
+    mean, ci = mean_ci95(acc[:, steps.index(cfg.test_steps)])
+    iters, train_s = len(history["meta_loss"]), history["train_seconds"]
+    summary = {
+        "accuracy": mean, "ci95": ci, "test_tasks": cfg.test_tasks, "iterations": iters,
+        "algo": cfg.algo, "ways": cfg.ways, "shots": cfg.shots, "seed": cfg.seed,
+        "test_steps": cfg.test_steps, "train_seconds": train_s,
+        "iterations_per_second": iters / max(train_s, 1e-9),
+        "eval_seconds": time.perf_counter() - t_eval,
+        "accuracy_by_test_steps": {str(s): mean_ci95(acc[:, j])[0] for j, s in enumerate(steps)},
+        "ci95_by_test_steps": {str(s): mean_ci95(acc[:, j])[1] for j, s in enumerate(steps)},
+        "accuracy_vs_time": history["curve"], "num_params": net.num_params, "data_dir": str(data_dir),
+        "alpha_convention": "inner step alpha on the plain mean cross-entropy of the support set "
+        "(MAML's code: alpha on N x the mean; its 0.4 is 2.0 here for 5-way)",
+        "config": {**dataclasses.asdict(cfg), "hidden": list(cfg.hidden)},
+    }  # fmt: skip
+    state = {} if adam_state is None else {"adam_m": adam_state["m"], "adam_v": adam_state["v"],
+                                           "adam_t": adam_state["t"]}  # fmt: skip
+    np.savez(out / "checkpoint.npz", phi=phi, sizes=np.array(net.sizes), config=json.dumps(summary["config"]),
+             meta_loss=np.array(history["meta_loss"]), **state)  # fmt: skip
+    if figure:
+        from .plots import omniglot_figure
+
+        fig = omniglot_figure(net, phi, summary, history, tests, cfg, adam_state)
+        fig.savefig(out / "omniglot.png", dpi=110)
+    summary["wall_seconds"] = time.perf_counter() - t_start
+    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return summary
