@@ -48,4 +48,5 @@ def unflatten(sizes, phi):
 
 def flatten(layers) -> np.ndarray:
     """Inverse of :func:`unflatten`: concatenate ``[(W_1, b_1), ...]`` into one float64 vector."""
-    return np.concatenate([np.concatenate([np.ravel(W), np.ravel(b)]) for W, b in layers]).astype(np.float64)
+    parts = [np.ravel(p) for layer in layers for p in layer]
+    return np.concatenate(parts).astype(np.float64, copy=False)
