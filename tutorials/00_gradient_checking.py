@@ -360,5 +360,6 @@ assert not r32.passed and r64.passed
 # 4. For the ReLU network, estimate how the check error grows with the fraction of examples
 #    whose pre-activations lie within $h$ of a kink.
 #
-# The classroom exercises (see docs/instructors; `tinymeta exercises list` prints them) have
-# checked versions of exercises like these, with a checker that reports the error to expect.
+# Classroom exercises `01_activation_derivatives` (`tinymeta exercises copy DIR` to start,
+# `tinymeta exercises check NN FILE` to check; see the instructors' page) are checked versions of
+# exercises like these: each checker reports the error it found, the threshold and a hint.

@@ -300,5 +300,6 @@ print(
 # 4. Replace the MSE with $\frac{1}{2n}\sum_i \lVert \hat y_i - y_i \rVert^2$. Which single line
 #    changes, and by how much does the relative error of the *unchanged* code grow?
 #
-# The classroom exercises (see docs/instructors; `tinymeta exercises list` prints them) have
-# checked versions of exercises like these, with a checker that reports the error to expect.
+# Classroom exercises `02_dense_vjp` and `03_mlp_backward` (`tinymeta exercises copy DIR` to start,
+# `tinymeta exercises check NN FILE` to check; see the instructors' page) are checked versions of
+# exercises like these: each checker reports the error it found, the threshold and a hint.

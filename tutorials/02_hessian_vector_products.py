@@ -336,5 +336,6 @@ plt.show()
 # 3. Extend `hvp_2layer` to cross-entropy using (2.4) and check it with `gradcheck.check_hvp`.
 # 4. Count the matrix products of the R-operator and compare with the gradient's count.
 #
-# The classroom exercises (see docs/instructors; `tinymeta exercises list` prints them) have
-# checked versions of exercises like these, with a checker that reports the error to expect.
+# Classroom exercises `04_hvp_r_operator` (`tinymeta exercises copy DIR` to start,
+# `tinymeta exercises check NN FILE` to check; see the instructors' page) are checked versions of
+# exercises like these: each checker reports the error it found, the threshold and a hint.

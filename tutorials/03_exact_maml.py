@@ -294,5 +294,6 @@ assert np.array_equal(g0_maml, g0_fomaml)  # k = 0: both are grad L_B(phi), bit 
 # 4. Use the cross-entropy loss and a 3-class toy task; does the check still pass with the
 #    same threshold?
 #
-# The classroom exercises (see docs/instructors; `tinymeta exercises list` prints them) have
-# checked versions of exercises like these, with a checker that reports the error to expect.
+# Classroom exercises `05_maml_k1` and `06_maml_k_steps` (`tinymeta exercises copy DIR` to start,
+# `tinymeta exercises check NN FILE` to check; see the instructors' page) are checked versions of
+# exercises like these: each checker reports the error it found, the threshold and a hint.

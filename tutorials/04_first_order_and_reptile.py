@@ -467,5 +467,6 @@ for (k, algo), (s, s0) in slopes.items():
 # 4. Show that for a quadratic loss $L_i(\varphi) = \frac12 \varphi^\top A_i \varphi - b_i^\top \varphi$
 #    the expansion of $g_{\text{FOMAML}}$ for $k = 2$ is exact (no $O(\alpha^2)$ term), and check it.
 #
-# The classroom exercises (see docs/instructors; `tinymeta exercises list` prints them) have
-# checked versions of exercises like these, with a checker that reports the error to expect.
+# Classroom exercises `07_reptile_step` and `08_reptile_taylor` (`tinymeta exercises copy DIR` to start,
+# `tinymeta exercises check NN FILE` to check; see the instructors' page) are checked versions of
+# exercises like these: each checker reports the error it found, the threshold and a hint.

@@ -289,5 +289,6 @@ assert demo_curves["Reptile"].mean[2] < demo_curves["untrained init"].mean[2]  #
 #    initialisations. Which is more sensitive, and why?
 # 4. Extend the phase range to $[0, 2\pi]$ in the MAML setting. Which algorithm suffers most?
 #
-# The classroom exercises (see docs/instructors; `tinymeta exercises list` prints them) have
-# checked versions of exercises like these, with a checker that reports the error to expect.
+# Classroom exercises `06_maml_k_steps` and `07_reptile_step` (`tinymeta exercises copy DIR` to start,
+# `tinymeta exercises check NN FILE` to check; see the instructors' page) are checked versions of
+# exercises like these: each checker reports the error it found, the threshold and a hint.
