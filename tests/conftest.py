@@ -1,6 +1,9 @@
-"""Shared fixtures: a seeded generator and a factory for (X, y) batches."""
+"""Shared fixtures: a seeded generator, a factory for (X, y) batches, the Omniglot data directory."""
 
 from __future__ import annotations
+
+import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -58,3 +61,22 @@ def _make_batch(net, phi, n, loss, rng, margin=1e-3):
 def make_batch():
     """Factory ``make_batch(net, phi, n, loss, rng)`` -> ``(X, y)``; kink-free inputs for ReLU."""
     return _make_batch
+
+
+OMNIGLOT_SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "omniglot"
+
+
+@pytest.fixture(scope="session")
+def shared():
+    """Directory of the real Omniglot files: $TINYMETA_DATA if it holds them, else the checkout's
+    sibling ../shared/data/omniglot; tests that need it are skipped, with the reason, when absent."""
+    from tinymeta.omniglot import OmniglotNotFoundError, find_data_dir
+
+    for d in (os.environ.get("TINYMETA_DATA"), OMNIGLOT_SHARED):
+        if d is None:
+            continue
+        try:
+            return find_data_dir(d)
+        except OmniglotNotFoundError:
+            pass
+    pytest.skip(f"Omniglot 28x28 npz files not found in $TINYMETA_DATA or {OMNIGLOT_SHARED}")

@@ -7,12 +7,12 @@ sibling ``shared/data/omniglot``) and skip when they are absent; the others buil
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from tinymeta.atomic import write_npz_atomic
 from tinymeta.batch import TaskBatch
 from tinymeta.omniglot import (
     CharacterSet,
@@ -28,25 +28,11 @@ from tinymeta.omniglot import (
     split_characters,
     to_features,
 )
-from tinymeta.omniglot.download import write_npz_atomic
 from tinymeta.tasks import Task
 
 pytestmark = pytest.mark.fast
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "omniglot"
-
-
-@pytest.fixture(scope="module")
-def shared():
-    """Directory of the real files: $TINYMETA_DATA if it holds them, else ../shared/data/omniglot."""
-    for d in (os.environ.get("TINYMETA_DATA"), SHARED):
-        if d is None:
-            continue
-        try:
-            return find_data_dir(d)
-        except OmniglotNotFoundError:
-            pass
-    pytest.skip(f"Omniglot 28x28 npz files not found in $TINYMETA_DATA or {SHARED}")
 
 
 def fake_arrays(rng, chars, first_id=1, drawings=20, alphabets=2):

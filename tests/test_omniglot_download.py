@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tinymeta.atomic import write_npz_atomic
 from tinymeta.omniglot import (
     OmniglotCorruptError,
     OmniglotDownloadError,
@@ -31,7 +32,6 @@ from tinymeta.omniglot import (
     rotate,
     to_features,
 )
-from tinymeta.omniglot.download import write_npz_atomic
 
 pytestmark = pytest.mark.fast
 
@@ -221,7 +221,7 @@ def test_atomic_write_leaves_nothing_behind_on_failure(tmp_path, monkeypatch):
 
     monkeypatch.setattr(np, "savez_compressed", boom)
     with pytest.raises(RuntimeError, match="disk full"):
-        write_npz_atomic(tmp_path / "x.npz", {"a": np.zeros(3)})
+        write_npz_atomic(tmp_path / "x.npz", {"a": np.zeros(3)}, compressed=True)
     assert not list(tmp_path.iterdir())
 
 

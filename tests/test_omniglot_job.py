@@ -8,7 +8,6 @@ Tests that need the real 28x28 files (``$TINYMETA_DATA`` or the checkout's sibli
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -16,25 +15,12 @@ import pytest
 
 from tinymeta import MLP, fomaml_grad, gradcheck, maml_grad, meta_objective
 from tinymeta.batch import TaskBatch, batch_functions
-from tinymeta.omniglot import CharacterSet, OmniglotNotFoundError, OmniglotTasks, find_data_dir, load_split
+from tinymeta.omniglot import CharacterSet, OmniglotTasks, load_split
 from tinymeta.omniglot.cli import main
 from tinymeta.omniglot.job import JobConfig, evaluate_accuracy, he_init, mean_ci95, train
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "omniglot"
 LOSS = "cross_entropy"
-
-
-@pytest.fixture(scope="module")
-def shared():
-    """Directory of the real files: $TINYMETA_DATA if it holds them, else ../shared/data/omniglot."""
-    for d in (os.environ.get("TINYMETA_DATA"), SHARED):
-        if d is None:
-            continue
-        try:
-            return find_data_dir(d)
-        except OmniglotNotFoundError:
-            pass
-    pytest.skip(f"Omniglot 28x28 npz files not found in $TINYMETA_DATA or {SHARED}")
 
 
 def fake_characters(rng, chars=12, drawings=20):

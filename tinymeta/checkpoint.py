@@ -12,15 +12,14 @@ torn file.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import tempfile
 import zipfile
 from typing import NamedTuple
 
 import numpy as np
 
+from .atomic import write_npz_atomic
 from .train_config import TrainConfig
 
 FORMAT = "tinymeta-checkpoint-1"
@@ -70,37 +69,7 @@ def save_checkpoint(path, checkpoint: Checkpoint):
         arrays["opt__" + key] = np.asarray(value)
     for key, value in checkpoint.history.items():
         arrays["history__" + key] = np.asarray(value)
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=os.path.basename(path) + ".", suffix=".tmp", dir=directory)
-    try:
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; give the usual permissions of a new file
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    _fsync_directory(directory)
-
-
-def _umask():
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-def _fsync_directory(directory):
-    """Make the rename itself durable (POSIX); a no-op where directories cannot be opened."""
-    with contextlib.suppress(OSError, AttributeError):
-        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+    write_npz_atomic(path, arrays)
 
 
 def load_checkpoint(path) -> Checkpoint:

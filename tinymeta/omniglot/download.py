@@ -20,7 +20,6 @@ import hashlib
 import io
 import os
 import re
-import tempfile
 import urllib.error
 import urllib.request
 import zipfile
@@ -28,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..atomic import write_npz_atomic
 from .data import (
     FULL_COUNTS,
     NUM_DRAWINGS,
@@ -161,22 +161,6 @@ def convert_zip(zip_path, part: str, variants=("binary",), expect_full: bool = T
     return out
 
 
-def write_npz_atomic(path, arrays: dict) -> Path:
-    """``np.savez_compressed`` into a temporary file in the same directory, then ``os.replace``."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez_compressed(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
 def download_omniglot(
     data_dir=None,
     *,
@@ -246,6 +230,6 @@ def download_omniglot(
             for z in fetched:
                 z.unlink(missing_ok=True)
     for (v, p), target in targets.items():
-        write_npz_atomic(target, arrays[p][v])
+        write_npz_atomic(target, arrays[p][v], compressed=True)
         say(f"wrote {target}")
     return targets
