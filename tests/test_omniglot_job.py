@@ -106,14 +106,14 @@ def test_reptile_inner_adam_state_persists_across_tasks_and_iterations(rng):
 # ----------------------------------------------------------------------------- a short real run
 @pytest.mark.slow
 def test_short_maml_run_learns_5_way_1_shot(shared):
-    """MAML, MLP 784-64-64-5, 800 iterations of 8 tasks, 200 held-out tasks, 3 test steps (~30-45 s).
+    """MAML, MLP 784-64-64-5, 800 iterations of 8 tasks (Numba kernels), 200 held-out tasks, 3 test steps.
 
     Measured: 58.3 % after training against 39.8 % for the untrained start adapted the same way (chance
     20 %; three steps of alpha = 0.4 from a random start already beat chance). Thresholds: > 48 % and at
     least 10 points above the untrained start.
     """
     cfg = JobConfig(algo="maml", ways=5, shots=1, iterations=800, meta_batch=8, test_steps=3, hidden=(64, 64),
-                    seed=0).resolved()  # fmt: skip
+                    seed=0, backend="numba").resolved()  # fmt: skip
     train_chars, test_chars = load_split("maml", shared)
     net = MLP([784, 64, 64, 5], "relu")
     phi, _, hist = train(net, cfg, OmniglotTasks(train_chars, 5, 1, 15), progress=False)
