@@ -16,14 +16,22 @@ Threads: ``numba.set_num_threads(n)`` picks how many tasks run at once; the resu
 the same for every n, bit for bit. Each call is one parallel region, which waits for its
 slowest thread: more than one thread pays only with that many idle cores. BLAS is called
 from inside those threads, so keep BLAS itself single-threaded (``OPENBLAS_NUM_THREADS=1``
-before importing numpy), and on a shared machine set ``OMP_WAIT_POLICY=PASSIVE`` before
-numba starts its threads (spinning idle threads made 2 threads 10-20x slower than 1 when
-another process held a core). Measurements: docs/performance.md.
+before importing numpy), and on a shared machine idle threads must wait passively
+(``OMP_WAIT_POLICY=PASSIVE``, set by this module unless already set; spinning idle threads
+made 2 threads 10-20x slower than 1 when another process held a core). Measurements: docs/performance.md.
 """
 
 from __future__ import annotations
 
-import numba
+import os
+
+# Idle OpenMP threads spin by default; on a machine where another process holds a core, a spinning
+# worker is descheduled exactly when the next parallel region needs it, and two threads ran 10-20x
+# slower than one. Passive waiting removes that collapse and costs nothing measurable on idle cores.
+# A value the user has set is kept; it must be set before numba starts its threads.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import numba  # noqa: E402
 import numpy as np
 
 from . import inputs, workspace
