@@ -234,7 +234,7 @@ def test_sampler_is_deterministic_and_batches_match_single_draws(shared):
     c = tasks.sample(np.random.default_rng(4))
     assert not np.array_equal(a.x_query, c.x_query)
     batch = tasks.sample_batch(np.random.default_rng(5), 4)
-    assert isinstance(batch, TaskBatch) and len(batch) == 4
+    assert isinstance(batch, TaskBatch) and batch.num_tasks == 4
     assert batch.xs.shape == (4, 5, 784) and batch.yq.shape == (4, 75) and batch.ys.dtype == np.int64
     g = np.random.default_rng(5)
     for i in range(4):

@@ -29,7 +29,9 @@ class TaskBatch(NamedTuple):
     xq: np.ndarray
     yq: np.ndarray
 
-    def __len__(self):
+    @property
+    def num_tasks(self):
+        """B, the number of stacked tasks (``len`` stays the number of fields, as for any NamedTuple)."""
         return self.xs.shape[0]
 
     def task(self, i) -> Task:
@@ -43,20 +45,15 @@ class TaskBatch(NamedTuple):
         return cls(*(np.stack([np.asarray(t[j]) for t in tasks]) for j in range(4)))
 
 
-# namedtuple's _make (behind _replace) checks len(result) == 4, but __len__ above is the number of
-# tasks B; typing.NamedTuple forbids redefining _make in the class body, so it is set here.
-TaskBatch._make = classmethod(lambda cls, iterable: cls(*iterable))
-
-
 def maml_batch(net, phi, batch, alpha, k, loss="mse"):
     """Mean over the B tasks of (F_i(phi), g_MAML,i), eq. (3.3). Returns ``(float, (P,) array)``."""
-    results = [maml_value_and_grad(net, phi, batch.task(i), alpha, k, loss) for i in range(len(batch))]
+    results = [maml_value_and_grad(net, phi, batch.task(i), alpha, k, loss) for i in range(batch.num_tasks)]
     return float(np.mean([r[0] for r in results])), np.mean([r[1] for r in results], axis=0)
 
 
 def fomaml_batch(net, phi, batch, alpha, k, loss="mse"):
     """Mean over the B tasks of (F_i(phi), g_FOMAML,i), eq. (3.4). Returns ``(float, (P,) array)``."""
-    results = [fomaml_value_and_grad(net, phi, batch.task(i), alpha, k, loss) for i in range(len(batch))]
+    results = [fomaml_value_and_grad(net, phi, batch.task(i), alpha, k, loss) for i in range(batch.num_tasks)]
     return float(np.mean([r[0] for r in results])), np.mean([r[1] for r in results], axis=0)
 
 
@@ -81,17 +78,17 @@ def reptile_batch(net, phi, batch, alpha, k, loss="mse", inner_indices=None):
         n = batch.xs.shape[1]
         if (
             inner_indices.ndim != 3
-            or inner_indices.shape[:2] != (len(batch), k)
+            or inner_indices.shape[:2] != (batch.num_tasks, k)
             or inner_indices.dtype.kind != "i"
         ):
             raise ValueError(
-                f"inner_indices must be an int array of shape ({len(batch)}, {k}, m); "
+                f"inner_indices must be an int array of shape ({batch.num_tasks}, {k}, m); "
                 f"got {inner_indices.dtype} array of shape {inner_indices.shape}"
             )
         if inner_indices.size and (inner_indices.min() < 0 or inner_indices.max() >= n):
             raise ValueError(f"inner_indices must index the {n} support points; got values outside [0, {n})")
     values, deltas = [], []
-    for i in range(len(batch)):
+    for i in range(batch.num_tasks):
         x, y = net.check_data(batch.xs[i], batch.ys[i], loss, names=("x_support", "y_support"))
         phi_i = phi
         for j in range(k):

@@ -19,7 +19,7 @@ import numpy as np
 
 from . import validate
 from .inner import DivergenceError, adapt_trajectory
-from .tasks import check_task
+from .tasks import check_task, iter_tasks
 
 
 class EvalResult(NamedTuple):
@@ -46,17 +46,6 @@ class EvalResult(NamedTuple):
         """``{"0": mean after 0 steps, "1": ..., ...}`` (JSON-ready floats); ``values`` overrides ``mean``."""
         values = self.mean if values is None else values
         return {str(s): float(v) for s, v in zip(self.steps, values, strict=True)}
-
-
-def iter_tasks(tasks):
-    """Yield :class:`Task` from a sequence of tasks, a single Task or a stacked ``TaskBatch``, lazily
-    (a large held-out set, e.g. of images, is then never held in memory all at once)."""
-    if hasattr(tasks, "task") and hasattr(tasks, "xs"):  # a TaskBatch: B tasks stacked on axis 0
-        yield from (tasks.task(i) for i in range(len(tasks)))
-    elif isinstance(tasks, tuple) and len(tasks) == 4 and isinstance(tasks[0], np.ndarray):
-        yield tasks
-    else:
-        yield from tasks
 
 
 def check_steps(steps):

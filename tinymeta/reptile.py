@@ -21,7 +21,7 @@ import numpy as np
 from . import validate
 from .inner import DivergenceError
 from .optim import SGD, Adam
-from .tasks import Task, check_task
+from .tasks import check_task, iter_tasks
 
 
 def _inner_batches(rng, n, batch_size, k):
@@ -56,12 +56,7 @@ def reptile_adapt(net, phi, x, y, k, optimizer, state, loss="mse", inner_batch_s
 
 
 def _as_tasks(tasks):
-    """One Task, a TaskBatch, or a sequence of Tasks -> a list of Tasks."""
-    if isinstance(tasks, Task):
-        return [tasks]
-    if hasattr(tasks, "xs"):  # a TaskBatch: its rows are the tasks
-        return [tasks.task(i) for i in range(tasks.xs.shape[0])]
-    tasks = list(tasks)
+    tasks = list(iter_tasks(tasks))
     if not tasks:
         raise ValueError("tasks is empty; Reptile needs at least one task")
     return tasks
@@ -74,7 +69,7 @@ def reptile_step(net, phi, tasks, alpha, k, epsilon, loss="mse", inner_batch_siz
     ----------
     net : MLP
     phi : ndarray, shape (P,)
-    tasks : Task or sequence of Task
+    tasks : Task, TaskBatch or sequence of Task
         One task (serial Reptile) or a meta-batch (batched Reptile). Only the
         support sets are used.
     alpha : float > 0, inner SGD step size

@@ -43,6 +43,17 @@ def check_task(net, task, loss):
     return Task(xs, ys, xq, yq)
 
 
+def iter_tasks(tasks):
+    """Yield :class:`Task` from one Task, a stacked ``TaskBatch`` or a sequence of tasks, lazily
+    (a large held-out set, e.g. of images, is then never held in memory all at once)."""
+    if isinstance(tasks, Task):
+        yield tasks
+    elif hasattr(tasks, "task") and hasattr(tasks, "xs"):  # a TaskBatch: B tasks stacked on axis 0
+        yield from (tasks.task(i) for i in range(tasks.num_tasks))
+    else:
+        yield from tasks
+
+
 class Sine:
     """Sine-wave regression tasks y = A sin(x - p) (Finn et al. 2017, Sec. 5.1).
 

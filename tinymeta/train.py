@@ -27,10 +27,10 @@ import numpy as np
 
 from .batch import TaskBatch, batch_functions, inner_batch_indices
 from .checkpoint import Checkpoint, load_checkpoint, save_checkpoint
-from .evaluation import evaluate, iter_tasks
+from .evaluation import evaluate
 from .inner import DivergenceError
 from .optim import linear_schedule
-from .tasks import check_task
+from .tasks import check_task, iter_tasks
 from .train_config import TrainConfig, check_resumable, make_config, optimizer_from_dict
 
 

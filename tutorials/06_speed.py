@@ -66,7 +66,7 @@ out = io.StringIO()
 stats = pstats.Stats(profile, stream=out).sort_stats("tottime")
 stats.print_stats(8)
 print("\n".join(out.getvalue().splitlines()[:22]))
-print(f"{stats.total_calls} Python function calls for one meta-iteration of {len(batch)} tasks")
+print(f"{stats.total_calls} Python function calls for one meta-iteration of {batch.num_tasks} tasks")
 
 # %% [markdown]
 # Thousands of calls for one meta-iteration: validation of each argument, a forward pass per

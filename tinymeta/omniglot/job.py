@@ -206,11 +206,11 @@ def train(net, cfg, train_tasks, curve_tasks=None, progress=True):
                     value = float(
                         np.mean([net.loss(phi, x, y, LOSS) for x, y in zip(batch.xs, batch.ys, strict=True)])
                     )
-                    phi, adam_state = reptile_step_adam(net, phi, [batch.task(i) for i in range(len(batch))],
+                    phi, adam_state = reptile_step_adam(net, phi, batch,
                                                         cfg.alpha, cfg.k, eps, adam_state, LOSS, 0.0,
                                                         cfg.inner_batch, rng)  # fmt: skip
                 else:
-                    idx = inner_batch_indices(rng, len(batch), batch.xs.shape[1], cfg.inner_batch, cfg.k)
+                    idx = inner_batch_indices(rng, batch.num_tasks, batch.xs.shape[1], cfg.inner_batch, cfg.k)
                     value, delta = step_fn(net, phi, batch, cfg.alpha, cfg.k, LOSS, inner_indices=idx)
                     phi = phi + eps * delta
             else:
