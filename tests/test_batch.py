@@ -13,6 +13,7 @@ from tinymeta.batch import (
     fomaml_batch,
     inner_batch_indices,
     maml_batch,
+    reptile_adam_batch,
     reptile_batch,
 )
 
@@ -130,7 +131,8 @@ def test_inner_batch_indices_full_batch():
 
 def test_backend_selection(monkeypatch):
     funcs = batch_functions("numpy")
-    assert funcs == {"maml": maml_batch, "fomaml": fomaml_batch, "reptile": reptile_batch}
+    assert funcs == {"maml": maml_batch, "fomaml": fomaml_batch, "reptile": reptile_batch,
+                     "reptile_adam": reptile_adam_batch}  # fmt: skip
     with pytest.raises(ValueError, match="backend"):
         batch_functions("torch")
     monkeypatch.setenv("TINYMETA_BACKEND", "numpy")

@@ -50,6 +50,18 @@ class Adam(NamedTuple):
         v_hat = v / (1.0 - self.beta2**t)
         return phi - lr * m_hat / (np.sqrt(v_hat) + self.eps), {"m": m, "v": v, "t": t}
 
+    @staticmethod
+    def check_state(state, num_params):
+        """``state`` checked as an Adam state for P = ``num_params``: m (P,), v (P,) >= 0, t int >= 0."""
+        if not isinstance(state, dict) or not {"m", "v", "t"} <= state.keys():
+            got = sorted(state) if isinstance(state, dict) else type(state).__name__
+            raise TypeError(f"adam_state must be a dict with keys 'm', 'v', 't' (from Adam.init); got {got}")
+        m = validate.float_array("adam_state['m']", state["m"], 1, (num_params,))
+        v = validate.float_array("adam_state['v']", state["v"], 1, (num_params,))
+        if np.any(v < 0):
+            raise ValueError(f"adam_state['v'] must be >= 0 (a running mean of g^2); min is {v.min()}")
+        return {"m": m, "v": v, "t": validate.count("adam_state['t']", state["t"])}
+
 
 def make_optimizer(name, lr, beta1=0.9):
     """``"sgd"`` or ``"adam"`` with a validated learning rate."""

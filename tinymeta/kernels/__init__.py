@@ -35,11 +35,19 @@ import numba  # noqa: E402
 import numpy as np
 
 from . import inputs, workspace
+from .adam import reptile_adam_kernel
 from .layers import ACTIVATION_CODES
 from .losses import LOSS_CODES
-from .meta import maml_kernel, reptile_kernel
+from .meta import DIVERGED, maml_kernel, reptile_kernel
 
-__all__ = ["maml_batch", "fomaml_batch", "reptile_batch", "ACTIVATION_CODES", "LOSS_CODES"]
+__all__ = [
+    "maml_batch",
+    "fomaml_batch",
+    "reptile_batch",
+    "reptile_adam_batch",
+    "ACTIVATION_CODES",
+    "LOSS_CODES",
+]
 
 
 def _run(kernel, nslots, T, args):
@@ -149,3 +157,44 @@ def reptile_batch(net, phi, batch, alpha, k, loss="mse", inner_indices=None):
     if value != value and ws.status[:, 0].any():
         inputs.reference_checks(net, phi, batch, alpha, k, loss, False, ws.status, ws.values)
     return value, out
+
+
+def reptile_adam_batch(net, phi, batch, alpha, k, adam_state, loss="mse", beta1=0.0, inner_indices=None):
+    """Reptile's direction with an inner Adam whose state runs through the tasks in order; as the NumPy
+    :func:`tinymeta.batch.reptile_adam_batch` (same arguments, results and errors).
+
+    Parameters
+    ----------
+    net, phi, batch, alpha, k, loss, inner_indices : as :func:`reptile_batch` (alpha: Adam's step size)
+    adam_state : dict ``{"m": (P,), "v": (P,), "t": int}``, not modified
+    beta1 : float in [0, 1); the Reptile paper uses 0
+
+    Returns
+    -------
+    (float, ndarray of shape (P,), dict): mean support loss at phi, mean(phi~ - phi), the new Adam state.
+
+    The tasks run one after another on one thread (each starts from the Adam state of the previous one).
+    """
+    from ..batch import reptile_divergence
+    from ..optim import Adam, make_optimizer
+
+    x = inputs.fast(net, phi, batch, alpha, k, loss, query=False)
+    if x is None:
+        x = inputs.reference_checks(net, phi, batch, alpha, k, loss, query=False)
+    adam = make_optimizer("adam", x.alpha, beta1)
+    state = Adam.check_state(adam_state, net.num_params)
+    B, K = x.xs.shape[0], x.xs.shape[1]
+    use_idx = inner_indices is not None and x.k > 0
+    idx = inputs.indices(inner_indices, B, x.k, K) if use_idx else inputs.NO_IDX
+    ws = workspace.for_reptile(net.sizes, K, idx.shape[2] if use_idx else 0, 1, B)
+    m, v, out = state["m"].copy(), state["v"].copy(), np.empty(net.num_params)  # the caller's state stays
+    hyper = (adam.lr, adam.beta1, adam.beta2, adam.eps)
+    data = (ws.sizes, x.phi, x.xs, x.ysf, x.ysi)
+    args = (*_codes(net, loss), *data, *hyper, x.k, idx, use_idx, m, v, state["t"], ws.buf[0], ws.ibuf[0])
+    value = reptile_adam_kernel(*args, ws.off, ws.xoff, ws.poff, ws.values, ws.status, out)
+    if value != value and ws.status[:, 0].any():
+        bad = int(np.flatnonzero(ws.status[:, 0])[0])
+        if ws.status[bad, 0] == DIVERGED:  # tasks 0..bad passed the kernel's input checks
+            raise reptile_divergence(bad, int(ws.status[bad, 1]), adam.lr)
+        inputs.reference_checks(net, phi, batch, alpha, k, loss, False, ws.status, ws.values)
+    return value, out, {"m": m, "v": v, "t": state["t"] + B * x.k}

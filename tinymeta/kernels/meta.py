@@ -125,6 +125,24 @@ def _maml_task(act, loss, sizes, poff, phi, X, yf, yi, Xq, yqf, yqi, alpha, k, s
 
 
 @njit
+def _gather(loss, X, yf, yi, rows_idx, sizes, buf, ibuf, xoff):
+    """Copy the support rows ``rows_idx`` (a mini-batch) into the XB / YB / ibuf scratch;
+    returns ``(x, y_float, y_int, m)``, the mini-batch and its size."""
+    m, L = rows_idx.size, sizes.size - 1
+    x_, yf_, yi_ = view2(buf, xoff[XB], m, sizes[0]), view2(buf, xoff[YB], m, sizes[L]), view1(ibuf, 0, m)
+    for r in range(m):
+        src = rows_idx[r]
+        for j in range(sizes[0]):
+            x_[r, j] = X[src, j]
+        if loss == MSE:
+            for j in range(sizes[L]):
+                yf_[r, j] = yf[src, j]
+        else:
+            yi_[r] = yi[src]
+    return x_, yf_, yi_, m
+
+
+@njit
 def _reptile_task(act, loss, sizes, poff, phi, X, yf, yi, alpha, k, idx, use_idx, buf, ibuf, off, xoff, d):
     """One task: k SGD steps on the support set (rows ``idx[j]`` at step j when ``use_idx``);
     writes phi~ - phi into ``d`` and returns the support loss at phi (eq. (4.1))."""
@@ -140,19 +158,7 @@ def _reptile_task(act, loss, sizes, poff, phi, X, yf, yi, alpha, k, idx, use_idx
     for s in range(k):
         x_, yf_, yi_, rows = X, yf, yi, n
         if use_idx:
-            rows = idx.shape[1]
-            x_ = view2(buf, xoff[XB], rows, sizes[0])
-            yf_ = view2(buf, xoff[YB], rows, sizes[L])
-            yi_ = view1(ibuf, 0, rows)
-            for r in range(rows):
-                src = idx[s, r]
-                for j in range(sizes[0]):
-                    x_[r, j] = X[src, j]
-                if loss == MSE:
-                    for j in range(sizes[L]):
-                        yf_[r, j] = yf[src, j]
-                else:
-                    yi_[r] = yi[src]
+            x_, yf_, yi_, rows = _gather(loss, X, yf, yi, idx[s], sizes, buf, ibuf, xoff)
         step_val = _step(act, loss, cur, sizes, poff, x_, yf_, yi_, buf, offs, rows, gs)
         if s == 0 and not use_idx:
             val = step_val  # the first step's forward pass is the loss at phi
@@ -185,8 +191,8 @@ def _mean_rows(G, values, status, out):
     return total / B
 
 
-def _source_digest():
-    """A number that changes whenever the helpers' source files change.
+def _source_digest(*more_modules):
+    """A number that changes whenever the helpers' source files (and those of ``more_modules``) change.
 
     Numba's cache checks only the file of the cached function itself; the kernels
     below capture this number in their closure, and numba keys its cache on closure
@@ -194,7 +200,7 @@ def _source_digest():
     constants the kernels bake in) recompiles them instead of loading a stale build.
     """
     h = hashlib.sha256()
-    for module in (_layers, _losses, _views, _workspace):
+    for module in (_layers, _losses, _views, _workspace, *more_modules):
         h.update(Path(module.__file__).read_bytes())
     return int(h.hexdigest()[:15], 16)
 

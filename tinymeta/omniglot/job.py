@@ -33,11 +33,10 @@ from pathlib import Path
 import numpy as np
 
 from .. import validate
-from ..batch import batch_functions, inner_batch_indices
+from ..batch import TaskBatch, batch_functions, inner_batch_indices
 from ..inner import DivergenceError, adapt_trajectory
 from ..mlp import MLP
 from ..optim import Adam, linear_schedule
-from ..reptile import _inner_batches, reptile_step_adam
 from .data import find_data_dir, load_split
 from .sampler import OmniglotTasks, evaluation_tasks
 
@@ -132,20 +131,22 @@ def adapt_at(net, phi, task, cfg, steps, adam_state=None, rng=None):
     """Parameters after each number of inner steps in ``steps`` (sorted) on ``task``'s support set.
 
     SGD: full-batch steps of alpha (eq. (3.1)); Adam (Reptile): mini-batches of ``test_batch`` drawn
-    with ``rng``, starting from ``adam_state``. Returns a list of (P,) arrays, one per entry of ``steps``.
+    with ``rng``, starting from ``adam_state`` (which is not changed), on ``cfg.backend``.
+    Returns a list of (P,) arrays, one per entry of ``steps``.
     """
     if cfg.inner_optimizer == "sgd":
         traj = adapt_trajectory(net, phi, task.x_support, task.y_support, cfg.alpha, steps[-1], LOSS)
         return [traj[s] for s in steps]
-    opt, state, out = Adam(cfg.alpha, beta1=0.0), adam_state, [phi] if steps[0] == 0 else []
-    batches = _inner_batches(rng, len(task.x_support), cfg.test_batch, steps[-1])
-    for i, idx in enumerate(batches, start=1):
-        value, g = net.loss_and_grad(phi, task.x_support[idx], task.y_support[idx], LOSS)
-        if not np.isfinite(value):
-            raise DivergenceError(f"test-time inner step {i}: the loss is not finite; try a smaller alpha")
-        phi, state = opt.update(phi, g, state)
-        if i in steps:
-            out.append(phi)
+    adam_batch = batch_functions(cfg.backend)["reptile_adam"]
+    one = TaskBatch(*(np.asarray(a)[None] for a in task))
+    idx = inner_batch_indices(rng, 1, len(task.x_support), cfg.test_batch, steps[-1])
+    out, done, state = [], 0, adam_state
+    for s in steps:  # Adam from step `done` to step s, then record
+        if s > done:
+            value, delta, state = adam_batch(net, phi, one, cfg.alpha, s - done, state, LOSS, 0.0,
+                                             idx[:, done:s])  # fmt: skip
+            phi, done = phi + delta, s
+        out.append(phi)
     return out
 
 
@@ -177,7 +178,7 @@ def train(net, cfg, train_tasks, curve_tasks=None, progress=True):
     phi = he_init(net, cfg.seed)
     adam_state = Adam(cfg.alpha, beta1=0.0).init(phi.size) if cfg.inner_optimizer == "adam" else None
     outer, outer_state = Adam(cfg.outer_lr), Adam(cfg.outer_lr).init(phi.size)
-    step_fn = batch_functions(cfg.backend)["reptile" if cfg.algo == "reptile" else cfg.algo]
+    fns = batch_functions(cfg.backend)
     every = cfg.curve_every_s or (cfg.budget_s / 8 if cfg.budget_s else 60.0)
     history = {"meta_loss": [], "curve": [], "train_seconds": 0.0}
     bar = _bar(progress, cfg)
@@ -202,19 +203,15 @@ def train(net, cfg, train_tasks, curve_tasks=None, progress=True):
             if cfg.algo == "reptile":
                 frac = max(it / cfg.iterations, train_s / cfg.budget_s if cfg.budget_s else 0.0)
                 eps = linear_schedule(*cfg.epsilon, frac, 1.0)
+                idx = inner_batch_indices(rng, batch.num_tasks, batch.xs.shape[1], cfg.inner_batch, cfg.k)
                 if cfg.inner_optimizer == "adam":
-                    value = float(
-                        np.mean([net.loss(phi, x, y, LOSS) for x, y in zip(batch.xs, batch.ys, strict=True)])
-                    )
-                    phi, adam_state = reptile_step_adam(net, phi, batch,
-                                                        cfg.alpha, cfg.k, eps, adam_state, LOSS, 0.0,
-                                                        cfg.inner_batch, rng)  # fmt: skip
+                    value, delta, adam_state = fns["reptile_adam"](net, phi, batch, cfg.alpha, cfg.k,
+                                                                   adam_state, LOSS, 0.0, idx)  # fmt: skip
                 else:
-                    idx = inner_batch_indices(rng, batch.num_tasks, batch.xs.shape[1], cfg.inner_batch, cfg.k)
-                    value, delta = step_fn(net, phi, batch, cfg.alpha, cfg.k, LOSS, inner_indices=idx)
-                    phi = phi + eps * delta
+                    value, delta = fns["reptile"](net, phi, batch, cfg.alpha, cfg.k, LOSS, inner_indices=idx)
+                phi = phi + eps * delta
             else:
-                value, g = step_fn(net, phi, batch, cfg.alpha, cfg.k, LOSS)
+                value, g = fns[cfg.algo](net, phi, batch, cfg.alpha, cfg.k, LOSS)
                 phi, outer_state = outer.update(phi, g, outer_state)
         if not (np.isfinite(value) and np.all(np.isfinite(phi))):
             raise DivergenceError(f"{cfg.algo} diverged at iteration {it + 1}; try a smaller alpha "
