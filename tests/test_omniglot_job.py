@@ -103,6 +103,27 @@ def test_reptile_inner_adam_state_persists_across_tasks_and_iterations(rng):
     assert not np.array_equal(phi, he_init(net, cfg.seed))
 
 
+@pytest.mark.fast
+@pytest.mark.parametrize("optimizer", ["adam", "sgd"])
+def test_reptile_training_and_evaluation_agree_between_backends(rng, optimizer):
+    """The kernel and the NumPy reference: same phi after 3 iterations, same test accuracies (relative
+    1e-10: Adam's division by sqrt(v) + 1e-8 magnifies ulp-level differences, as in the parity tests)."""
+    chars = fake_characters(rng)
+    runs = []
+    for backend in ("numpy", "numba"):
+        cfg = JobConfig(algo="reptile", ways=3, shots=2, query_shots=2, iterations=3, meta_batch=2, k=3,
+                        inner_batch=3, hidden=(8,), test_steps=4, inner_optimizer=optimizer,
+                        alpha=1e-3 if optimizer == "adam" else 0.1, backend=backend).resolved()  # fmt: skip
+        net = MLP([784, 8, 3], "relu")
+        phi, state, _ = train(net, cfg, OmniglotTasks(chars, 3, 2, 2), progress=False)
+        tests = OmniglotTasks(chars, 3, 2, 2).evaluation_tasks(6, seed=1)
+        runs.append((phi, evaluate_accuracy(net, phi, tests, cfg, [0, 1, 4], state)))
+    (phi0, acc0), (phi1, acc1) = runs
+    np.testing.assert_allclose(phi1, phi0, rtol=0, atol=1e-10 * np.abs(phi0).max())
+    np.testing.assert_array_equal(acc1, acc0)
+    assert not np.array_equal(phi0, he_init(MLP([784, 8, 3], "relu"), 0))
+
+
 # ----------------------------------------------------------------------------- a short real run
 @pytest.mark.slow
 def test_short_maml_run_learns_5_way_1_shot(shared):
