@@ -7,6 +7,7 @@ Tests that need the real 28x28 files (``$TINYMETA_DATA`` or the checkout's sibli
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -124,6 +125,52 @@ def test_reptile_training_and_evaluation_agree_between_backends(rng, optimizer):
     assert not np.array_equal(phi0, he_init(MLP([784, 8, 3], "relu"), 0))
 
 
+class Interrupted(Exception):
+    pass
+
+
+class StopAt:
+    """Task sampler that raises at its n-th batch, as a crash or Ctrl-C during training would."""
+
+    def __init__(self, tasks, n):
+        self.tasks, self.left = tasks, n
+
+    def sample_batch(self, rng, size):
+        self.left -= 1
+        if self.left < 0:
+            raise Interrupted
+        return self.tasks.sample_batch(rng, size)
+
+
+@pytest.mark.fast
+@pytest.mark.parametrize("algo", ["maml", "reptile"])
+def test_interrupted_run_resumes_bit_for_bit(rng, tmp_path, algo):
+    """A checkpoint at every curve point; interrupted in iteration 4 and resumed, the run ends with the
+    same phi (and inner Adam state) as one run straight through: exactly, not to a tolerance."""
+    from tinymeta.omniglot.checkpoint import load
+
+    chars = fake_characters(rng)
+    cfg = JobConfig(algo=algo, ways=3, shots=2, query_shots=2, iterations=6, meta_batch=2, k=2,
+                    hidden=(8,), test_steps=2, curve_every_s=1e-9, curve_tasks=2).resolved()  # fmt: skip
+    net, tasks = MLP([784, 8, 3], "relu"), OmniglotTasks(chars, 3, 2, 2)
+    curve = tasks.evaluation_tasks(2, seed=1)
+    straight = train(net, cfg, tasks, curve, progress=False)
+    path = tmp_path / "checkpoint.npz"
+    with pytest.raises(Interrupted):
+        train(net, cfg, StopAt(tasks, 3), curve, progress=False, checkpoint=path)
+    state = load(path, cfg)
+    assert state.iteration == 3 and len(state.meta_loss) == 3
+    phi, adam, history = train(net, cfg, tasks, curve, progress=False, resume=state, checkpoint=path)
+    np.testing.assert_array_equal(phi, straight[0])
+    assert history["meta_loss"] == straight[2]["meta_loss"]
+    if algo == "reptile":
+        np.testing.assert_array_equal(adam["v"], straight[1]["v"])
+    assert load(path, cfg).iteration == 6  # the end of training is saved too
+    with pytest.raises(ValueError, match=r"settings differ \(alpha: checkpoint"):
+        load(path, dataclasses.replace(cfg, alpha=cfg.alpha / 2))
+    load(path, dataclasses.replace(cfg, iterations=10, test_tasks=7))  # the stopping rule may change
+
+
 # ----------------------------------------------------------------------------- a short real run
 @pytest.mark.slow
 def test_short_maml_run_learns_5_way_1_shot(shared):
@@ -168,6 +215,20 @@ def test_cli_end_to_end_writes_summary_figure_and_checkpoint(shared, tmp_path, a
         assert ck["phi"].shape == (784 * 16 + 16 + 16 * 5 + 5,)
         assert ("adam_v" in ck.files) == (algo == "reptile")
     assert "accuracy" in capsys.readouterr().out
+
+
+@pytest.mark.fast
+def test_cli_resume_continues_and_refuses_other_settings(shared, tmp_path, capsys):
+    out = tmp_path / "run"
+    argv = ["--algo", "maml", "--shots", "1", "--seed", "3", "--test-tasks", "4", "--hidden", "16",
+            "--backend", "numpy", "--data-dir", str(shared), "--out", str(out), "--no-progress"]  # fmt: skip
+    assert main([*argv, "--iterations", "2", "--resume"]) == 2
+    assert "no checkpoint at" in capsys.readouterr().err
+    assert main([*argv, "--iterations", "2"]) == 0
+    assert main([*argv, "--iterations", "3", "--resume"]) == 0
+    assert json.loads((out / "summary.json").read_text())["iterations"] == 3
+    assert main([*argv, "--iterations", "4", "--resume", "--alpha", "0.1"]) == 2
+    assert "settings differ (alpha: checkpoint 0.4, now 0.1)" in capsys.readouterr().err
 
 
 @pytest.mark.fast

@@ -21,13 +21,22 @@ def write_npz_atomic(path, arrays: dict, compressed: bool = False) -> Path:
     Parent directories are created. The new file gets the permissions a plain
     ``open(path, "w")`` would give it. Returns ``path`` as a :class:`~pathlib.Path`.
     """
+    return _write_atomic(path, lambda f: (np.savez_compressed if compressed else np.savez)(f, **arrays))
+
+
+def write_text_atomic(path, text: str) -> Path:
+    """Write ``text`` (UTF-8) to ``path``, atomically; as :func:`write_npz_atomic`."""
+    return _write_atomic(path, lambda f: f.write(text.encode("utf-8")))
+
+
+def _write_atomic(path, write) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
     try:
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600
         with os.fdopen(fd, "wb") as f:
-            (np.savez_compressed if compressed else np.savez)(f, **arrays)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)

@@ -64,6 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
     a("--data-dir", default=None, help="directory with the Omniglot npz files (else $TINYMETA_DATA, then "
       "the user cache directory)")  # fmt: skip
     a("--out", default=None, help="output directory (default runs/omniglot-ALGO-Nway-Kshot)")
+    a("--resume", action="store_true",
+      help="continue from OUT/checkpoint.npz (written at every learning-curve point); same settings, "
+      "--iterations / --budget-s may be raised")  # fmt: skip
     a("--no-progress", dest="progress", action="store_false", help="no progress bar")
     return p
 
@@ -108,11 +111,21 @@ def main(argv=None) -> int:
     cfg = config_from_args(args, parser.error)
     out = args.out or f"runs/omniglot-{cfg.algo}-{cfg.ways}way-{cfg.shots}shot"
     try:
-        cfg.resolved()
+        resolved = cfg.resolved()
     except (ValueError, TypeError) as e:
         parser.error(str(e))
+    if args.resume:
+        from pathlib import Path
+
+        from .checkpoint import load
+
+        try:
+            load(Path(out) / "checkpoint.npz", resolved)
+        except (FileNotFoundError, ValueError) as e:
+            print(f"tinymeta omniglot: error: {e}", file=sys.stderr)
+            return 2
     try:
-        s = run(cfg, out, progress=args.progress)
+        s = run(cfg, out, progress=args.progress, resume=args.resume)
     except OmniglotError as e:
         print(f"tinymeta omniglot: error: {e}", file=sys.stderr)
         return 2

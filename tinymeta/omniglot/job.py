@@ -33,10 +33,14 @@ from pathlib import Path
 import numpy as np
 
 from .. import validate
+from ..atomic import write_text_atomic
 from ..batch import TaskBatch, batch_functions, inner_batch_indices
 from ..inner import DivergenceError, adapt_trajectory
 from ..mlp import MLP
 from ..optim import Adam, linear_schedule
+from .checkpoint import TrainState
+from .checkpoint import load as load_checkpoint
+from .checkpoint import save as save_checkpoint
 from .data import find_data_dir, load_split
 from .sampler import OmniglotTasks, evaluation_tasks
 
@@ -167,22 +171,29 @@ def mean_ci95(values) -> tuple[float, float]:
     return float(v.mean()), float(1.96 * v.std(ddof=1) / np.sqrt(len(v))) if len(v) > 1 else float("nan")
 
 
-def train(net, cfg, train_tasks, curve_tasks=None, progress=True):
+def train(net, cfg, train_tasks, curve_tasks=None, progress=True, resume=None, checkpoint=None):
     """Meta-train from ``he_init(net, seed)``; stops after ``iterations`` or ``budget_s`` seconds of training.
+
+    ``resume``: a :class:`~tinymeta.omniglot.checkpoint.TrainState` to continue from (the budget counts
+    the training seconds before it too). ``checkpoint``: a path written atomically at every
+    learning-curve point and at the end (see :mod:`tinymeta.omniglot.checkpoint`).
 
     Returns ``(phi, adam_state or None, history)``; ``history`` has ``meta_loss`` per iteration,
     ``train_seconds`` (excluding learning-curve evaluations) and ``curve``: a list of
     ``{"seconds", "iteration", "accuracy"}`` measured on ``curve_tasks`` after ``cfg.test_steps`` steps.
     """
     rng = np.random.default_rng(cfg.seed + 1)  # task stream (net init uses cfg.seed)
-    phi = he_init(net, cfg.seed)
-    adam_state = Adam(cfg.alpha, beta1=0.0).init(phi.size) if cfg.inner_optimizer == "adam" else None
-    outer, outer_state = Adam(cfg.outer_lr), Adam(cfg.outer_lr).init(phi.size)
-    fns = batch_functions(cfg.backend)
+    if resume is None:
+        phi = he_init(net, cfg.seed)
+        adam_state = Adam(cfg.alpha, beta1=0.0).init(phi.size) if cfg.inner_optimizer == "adam" else None
+        resume = TrainState(phi, Adam(cfg.outer_lr).init(phi.size), adam_state, rng.bit_generator.state,
+                            0, 0.0, 0.0, [], [])  # fmt: skip
+    phi, outer_state, adam_state, _, it, train_s, next_curve, losses, curve = resume
+    rng.bit_generator.state = resume.rng_state
+    outer, fns = Adam(cfg.outer_lr), batch_functions(cfg.backend)
     every = cfg.curve_every_s or (cfg.budget_s / 8 if cfg.budget_s else 60.0)
-    history = {"meta_loss": [], "curve": [], "train_seconds": 0.0}
-    bar = _bar(progress, cfg)
-    train_s, next_curve, it = 0.0, 0.0, 0
+    history = {"meta_loss": list(losses), "curve": list(curve), "train_seconds": train_s}
+    bar = _bar(progress, cfg, it)
 
     def record():
         steps = sorted({0, cfg.test_steps})
@@ -193,10 +204,17 @@ def train(net, cfg, train_tasks, curve_tasks=None, progress=True):
                 f"{train_s:7.1f} s, iteration {it}: held-out accuracy {acc.mean():.1%} ({len(acc)} tasks)"
             )
 
+    def save():
+        if checkpoint is not None:
+            state = TrainState(phi, outer_state, adam_state, rng.bit_generator.state, it, train_s, next_curve,
+                               history["meta_loss"], history["curve"])  # fmt: skip
+            save_checkpoint(checkpoint, cfg, state, net.sizes)
+
     while it < cfg.iterations and (cfg.budget_s is None or train_s < cfg.budget_s):
         if curve_tasks is not None and train_s >= next_curve:
             record()
             next_curve += every
+            save()
         t0 = time.perf_counter()
         batch = train_tasks.sample_batch(rng, cfg.meta_batch)
         with np.errstate(over="ignore", invalid="ignore"):
@@ -214,8 +232,9 @@ def train(net, cfg, train_tasks, curve_tasks=None, progress=True):
                 value, g = fns[cfg.algo](net, phi, batch, cfg.alpha, cfg.k, LOSS)
                 phi, outer_state = outer.update(phi, g, outer_state)
         if not (np.isfinite(value) and np.all(np.isfinite(phi))):
+            where = f"; the last checkpoint ({checkpoint}) holds the state before" if checkpoint else ""
             raise DivergenceError(f"{cfg.algo} diverged at iteration {it + 1}; try a smaller alpha "
-                                  f"(alpha={cfg.alpha}) or outer step")  # fmt: skip
+                                  f"(alpha={cfg.alpha}) or outer step{where}")  # fmt: skip
         train_s += time.perf_counter() - t0
         it += 1
         history["meta_loss"].append(float(value))
@@ -226,30 +245,32 @@ def train(net, cfg, train_tasks, curve_tasks=None, progress=True):
             )
     if curve_tasks is not None:
         record()
+    save()
     bar.close()
     history["train_seconds"] = train_s
     return phi, adam_state, history
 
 
-def _bar(progress, cfg):
+def _bar(progress, cfg, start=0):
     from tqdm import tqdm
 
     total = None if cfg.budget_s else cfg.iterations
-    return tqdm(
-        total=total, desc=f"{cfg.algo} {cfg.ways}-way {cfg.shots}-shot", unit="it", disable=not progress
-    )
+    return tqdm(total=total, initial=start, desc=f"{cfg.algo} {cfg.ways}-way {cfg.shots}-shot", unit="it",
+                disable=not progress)  # fmt: skip
 
 
-def run(cfg: JobConfig, out_dir, progress=True, figure=True) -> dict:
+def run(cfg: JobConfig, out_dir, progress=True, figure=True, resume=False) -> dict:
     """Train, evaluate on ``cfg.test_tasks`` held-out tasks, write ``out_dir``/{checkpoint.npz, summary.json,
-    omniglot.png}; return the summary dict.
+    omniglot.png}; return the summary dict. ``resume``: continue from ``out_dir``/checkpoint.npz.
 
-    Raises :class:`~tinymeta.omniglot.OmniglotNotFoundError` (with instructions) if the data is missing.
+    Raises :class:`~tinymeta.omniglot.OmniglotNotFoundError` (with instructions) if the data is missing,
+    ``FileNotFoundError`` / ``ValueError`` if ``resume`` finds no checkpoint or one of other settings.
     """
     t_start = time.perf_counter()
     cfg = cfg.resolved()
     data_dir = find_data_dir(cfg.data_dir)
     out = Path(out_dir)
+    start = load_checkpoint(out / "checkpoint.npz", cfg) if resume else None
     out.mkdir(parents=True, exist_ok=True)
     meta_train, meta_test = load_split(cfg.split, data_dir)
     # Reptile never looks at a query set in training: one query drawing leaves room for train_shots = 10
@@ -259,7 +280,7 @@ def run(cfg: JobConfig, out_dir, progress=True, figure=True) -> dict:
     tests = evaluation_tasks(test_sampler, cfg.test_tasks, seed=10_000 + cfg.seed)
     net = make_net(cfg)
     curve = evaluation_tasks(test_sampler, cfg.curve_tasks, seed=20_000 + cfg.seed)
-    phi, adam_state, history = train(net, cfg, train_tasks, curve, progress)
+    phi, adam_state, history = train(net, cfg, train_tasks, curve, progress, start, out / "checkpoint.npz")
     steps = sorted({0, 1, cfg.k, cfg.test_steps} | ({5, 10, 25} & set(range(cfg.test_steps))))
     t_eval = time.perf_counter()
     acc = evaluate_accuracy(net, phi, tests, cfg, steps, adam_state, seed=cfg.seed)
@@ -278,15 +299,11 @@ def run(cfg: JobConfig, out_dir, progress=True, figure=True) -> dict:
         "(MAML's code: alpha on N x the mean; its 0.4 is 2.0 here for 5-way)",
         "config": {**dataclasses.asdict(cfg), "hidden": list(cfg.hidden)},
     }  # fmt: skip
-    state = {} if adam_state is None else {"adam_m": adam_state["m"], "adam_v": adam_state["v"],
-                                           "adam_t": adam_state["t"]}  # fmt: skip
-    np.savez(out / "checkpoint.npz", phi=phi, sizes=np.array(net.sizes), config=json.dumps(summary["config"]),
-             meta_loss=np.array(history["meta_loss"]), **state)  # fmt: skip
     if figure:
         from .plots import omniglot_figure
 
         fig = omniglot_figure(net, phi, summary, history, tests, cfg, adam_state)
         fig.savefig(out / "omniglot.png", dpi=110)
     summary["wall_seconds"] = time.perf_counter() - t_start
-    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    write_text_atomic(out / "summary.json", json.dumps(summary, indent=2) + "\n")
     return summary
