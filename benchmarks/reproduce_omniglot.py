@@ -63,7 +63,7 @@ def main(argv=None) -> int:
     p.add_argument("--budget-s", type=float, default=540.0, help="training wall-clock per run (seconds)")
     p.add_argument("--test-tasks", type=int, default=1000)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--backend", choices=("numpy", "numba"), default="numpy")
+    p.add_argument("--backend", choices=("numpy", "numba"), default="numba")
     p.add_argument("--data-dir", default=None)
     p.add_argument("--out", default="runs/omniglot-repro")
     a = p.parse_args(argv)

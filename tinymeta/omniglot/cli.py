@@ -1,7 +1,8 @@
 """``tinymeta omniglot``: meta-train an MLP on N-way K-shot Omniglot tasks, evaluate on held-out characters.
 
 Writes OUT/summary.json (accuracy with its 95 % interval, iterations, timings, accuracy against training
-time), OUT/checkpoint.npz and OUT/omniglot.png. Exit status: 0 on success, 2 for bad arguments or missing
+time), OUT/checkpoint.npz (atomically, at every learning-curve point and at the end of training; ``--resume``
+continues from it) and OUT/omniglot.png. Exit status: 0 on success, 2 for bad arguments or missing
 data (the message says where the files were looked for and how to get them), 1 if training diverges.
 
 Example (the MAML paper's 5-way 1-shot protocol, 10 minutes of training)::
