@@ -171,6 +171,20 @@ def test_interrupted_run_resumes_bit_for_bit(rng, tmp_path, algo):
     load(path, dataclasses.replace(cfg, iterations=10, test_tasks=7))  # the stopping rule may change
 
 
+@pytest.mark.fast
+def test_outer_learning_rate_schedule(rng):
+    """outer_lr_final = outer_lr is the constant schedule, bit for bit; annealing to 0 changes phi."""
+    chars = fake_characters(rng)
+    base = JobConfig(algo="fomaml", ways=3, shots=2, query_shots=2, iterations=3, meta_batch=2, hidden=(8,))
+    net, tasks = MLP([784, 8, 3], "relu"), OmniglotTasks(chars, 3, 2, 2)
+    phis = [train(net, dataclasses.replace(base, outer_lr_final=f).resolved(), tasks, progress=False)[0]
+            for f in (None, 1e-3, 0.0)]  # fmt: skip
+    np.testing.assert_array_equal(phis[0], phis[1])
+    assert np.abs(phis[2] - phis[0]).max() > 1e-6
+    with pytest.raises(ValueError, match=r"outer_lr_final must be in \[0, outer_lr=0.001\]; got 0.002"):
+        dataclasses.replace(base, outer_lr_final=2e-3).resolved()
+
+
 # ----------------------------------------------------------------------------- a short real run
 @pytest.mark.slow
 def test_short_maml_run_learns_5_way_1_shot(shared):
@@ -246,7 +260,8 @@ def test_missing_data_dir_exits_2_with_the_message(tmp_path, capsys):
 
 BAD = [["--hidden", "64,x"], ["--epsilon", "0.5", "1.0"], ["--algo", "maml", "--inner-optimizer", "adam"],
        ["--shots", "10", "--query-shots", "15"], ["--ways", "1"], ["--algo", "maml", "--train-shots", "10"],
-       ["--algo", "maml", "--test-batch", "5"]]  # fmt: skip
+       ["--algo", "maml", "--test-batch", "5"], ["--outer-lr-final", "0.01"],
+       ["--algo", "reptile", "--outer-lr-final", "0"]]  # fmt: skip
 
 
 @pytest.mark.fast

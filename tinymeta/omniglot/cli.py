@@ -60,6 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
     a("--epsilon", type=_non_negative, nargs="+", metavar=("START", "END"), default=[1.0, 0.0],
       help="reptile's outer step, linear from START to END over the run (or the budget)")  # fmt: skip
     a("--outer-lr", type=_positive, default=1e-3, help="outer Adam learning rate (maml, fomaml)")
+    a("--outer-lr-final", type=_non_negative, default=None,
+      help="final outer learning rate, reached linearly over the run (or budget)")  # fmt: skip
     a("--curve-every-s", type=_positive, default=None,
       help="seconds of training between learning-curve points (default budget/8 or 60)")  # fmt: skip
     a("--data-dir", default=None, help="directory with the Omniglot npz files (else $TINYMETA_DATA, then "
@@ -85,6 +87,8 @@ def config_from_args(args, error) -> JobConfig:
         error(f"argument --epsilon: expected START > 0 and optionally 0 <= END <= START; got {eps}")
     if args.algo != "reptile" and (args.inner_optimizer == "adam" or args.inner_batch or args.test_batch):
         error("arguments --inner-optimizer adam / --inner-batch / --test-batch are for --algo reptile")
+    if args.algo == "reptile" and args.outer_lr_final is not None:
+        error("argument --outer-lr-final: reptile has no outer optimizer (its outer step is --epsilon)")
     if args.shots + args.query_shots > 20:
         error(f"--shots + --query-shots must be <= 20 drawings; got {args.shots} + {args.query_shots}")
     if args.backend is None:
@@ -97,7 +101,8 @@ def config_from_args(args, error) -> JobConfig:
                      hidden=hidden, split=args.split, backend=args.backend, budget_s=args.budget_s,
                      inner_optimizer=args.inner_optimizer, inner_batch=args.inner_batch,
                      train_shots=args.train_shots, test_batch=args.test_batch,
-                     epsilon=(eps[0], eps[-1]), outer_lr=args.outer_lr, curve_every_s=args.curve_every_s,
+                     epsilon=(eps[0], eps[-1]), outer_lr=args.outer_lr, outer_lr_final=args.outer_lr_final,
+                     curve_every_s=args.curve_every_s,
                      data_dir=args.data_dir)  # fmt: skip
 
 

@@ -87,6 +87,7 @@ class JobConfig:
     test_batch: int | None = None  # reptile's test-time mini-batch; default 5
     epsilon: tuple = (1.0, 0.0)
     outer_lr: float = 1e-3
+    outer_lr_final: float | None = None  # maml, fomaml: outer lr linear from outer_lr to this; None: constant
     curve_every_s: float | None = None  # default: budget / 8, else 60 s
     curve_tasks: int = 50
     data_dir: str | None = None
@@ -111,6 +112,9 @@ class JobConfig:
             raise ValueError(f"shots (and train_shots) + query_shots must be <= the 20 drawings; got {got}")
         validate.count("test_steps", c.test_steps, 0)
         validate.positive("alpha", c.alpha)
+        validate.positive("outer_lr", c.outer_lr)
+        if c.outer_lr_final is not None and not 0.0 <= c.outer_lr_final <= c.outer_lr:
+            raise ValueError(f"outer_lr_final must be in [0, outer_lr={c.outer_lr}]; got {c.outer_lr_final}")
         if c.budget_s is not None:
             validate.positive("budget_s", c.budget_s)
         return c
@@ -218,8 +222,8 @@ def train(net, cfg, train_tasks, curve_tasks=None, progress=True, resume=None, c
         t0 = time.perf_counter()
         batch = train_tasks.sample_batch(rng, cfg.meta_batch)
         with np.errstate(over="ignore", invalid="ignore"):
+            frac = max(it / cfg.iterations, train_s / cfg.budget_s if cfg.budget_s else 0.0)  # of the run
             if cfg.algo == "reptile":
-                frac = max(it / cfg.iterations, train_s / cfg.budget_s if cfg.budget_s else 0.0)
                 eps = linear_schedule(*cfg.epsilon, frac, 1.0)
                 idx = inner_batch_indices(rng, batch.num_tasks, batch.xs.shape[1], cfg.inner_batch, cfg.k)
                 if cfg.inner_optimizer == "adam":
@@ -230,7 +234,9 @@ def train(net, cfg, train_tasks, curve_tasks=None, progress=True, resume=None, c
                 phi = phi + eps * delta
             else:
                 value, g = fns[cfg.algo](net, phi, batch, cfg.alpha, cfg.k, LOSS)
-                phi, outer_state = outer.update(phi, g, outer_state)
+                lr_end = cfg.outer_lr if cfg.outer_lr_final is None else cfg.outer_lr_final
+                lr = linear_schedule(cfg.outer_lr, lr_end, frac, 1.0)
+                phi, outer_state = outer.update(phi, g, outer_state, lr=lr)
         if not (np.isfinite(value) and np.all(np.isfinite(phi))):
             where = f"; the last checkpoint ({checkpoint}) holds the state before" if checkpoint else ""
             raise DivergenceError(f"{cfg.algo} diverged at iteration {it + 1}; try a smaller alpha "
