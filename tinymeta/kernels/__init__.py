@@ -34,6 +34,8 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import numba  # noqa: E402
 import numpy as np
 
+from ..batch import reptile_divergence
+from ..optim import Adam, make_optimizer
 from . import inputs, workspace
 from .adam import reptile_adam_kernel
 from .layers import ACTIVATION_CODES
@@ -175,9 +177,6 @@ def reptile_adam_batch(net, phi, batch, alpha, k, adam_state, loss="mse", beta1=
 
     The tasks run one after another on one thread (each starts from the Adam state of the previous one).
     """
-    from ..batch import reptile_divergence
-    from ..optim import Adam, make_optimizer
-
     x = inputs.fast(net, phi, batch, alpha, k, loss, query=False)
     if x is None:
         x = inputs.reference_checks(net, phi, batch, alpha, k, loss, query=False)
