@@ -11,7 +11,8 @@ Settings (MLP 784-256-128-64-64-N, ReLU, He init, no batch norm; alpha on the pl
 MAML's code's step is alpha = 2.0 here) and the budgets of the figures in docs/reproductions.md:
 
 * maml-1: alpha 0.4, 1 inner step, meta-batch 32, outer Adam 1e-3, tested with 1 step (25 min);
-* maml-5: the same with alpha 2.0 (40 min; alpha 0.4 gave 95.0 against 95.5 %);
+* maml-5: the same with alpha 2.0 and the outer learning rate annealed to 0 (40 min; 95.8 %; with a
+  constant outer learning rate 95.5 %, with alpha 0.4 95.0 %);
 * fomaml-1, fomaml-5: first-order MAML, alpha 0.05, 10 inner steps, tested with 10 (12 / 10 min);
 * reptile-5, reptile-1: inner Adam (lr 1e-3, beta1 = 0, state kept across tasks), 5 steps on mini-batches
   of 10 of 10-shot training tasks (one pass), meta-batch 5, epsilon 1 -> 0 over the budget, 50 test steps
@@ -31,6 +32,7 @@ import sys
 from pathlib import Path
 
 FOMAML = ["--alpha", "0.05", "--k", "10"]  # best of a 150-second sweep (alpha 0.05-0.4, k 1-10), 1-shot
+MAML_5 = ["--algo", "maml", "--shots", "5", "--alpha", "2.0"]
 MAML_20 = ["--algo", "maml", "--ways", "20", "--alpha", "2.0", "--meta-batch", "16", "--query-shots", "5",
            "--test-steps", "1"]  # fmt: skip
 REPTILE_20 = ["--algo", "reptile", "--ways", "20", "--k", "10", "--inner-batch", "20", "--alpha", "0.0005",
@@ -39,7 +41,7 @@ THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NU
 ONE_THREAD = dict.fromkeys(THREAD_VARS, "1")
 RUNS = {  # name: (arguments, training budget in seconds)
     "maml-1": (["--algo", "maml", "--shots", "1", "--test-steps", "1"], 1500),
-    "maml-5": (["--algo", "maml", "--shots", "5", "--alpha", "2.0", "--test-steps", "1"], 2400),
+    "maml-5": ([*MAML_5, "--test-steps", "1", "--outer-lr-final", "0"], 2400),
     "fomaml-1": (["--algo", "fomaml", "--shots", "1", *FOMAML], 720),
     "fomaml-5": (["--algo", "fomaml", "--shots", "5", *FOMAML], 600),
     "reptile-5": (["--algo", "reptile", "--shots", "5"], 1800),
