@@ -33,6 +33,18 @@ def _softmax_row(Y, i, out):
 
 
 @njit(cache=True)
+def _logsumexp_row(Y, i):
+    """log sum_j exp(Y[i, j]), shifted by the row maximum; minus the true logit it is row i's NLL."""
+    m = Y[i, 0]
+    for j in range(1, Y.shape[1]):
+        m = max(m, Y[i, j])
+    s = 0.0
+    for j in range(Y.shape[1]):
+        s += math.exp(Y[i, j] - m)
+    return m + math.log(s)
+
+
+@njit(cache=True)
 def value_and_grad(code, Y, yf, yi, D):
     """L(yhat) and D = dL/dyhat (n, c): mse 2 (yhat - y) / n; cross-entropy (p - onehot(y)) / n."""
     n, c = Y.shape
@@ -46,13 +58,7 @@ def value_and_grad(code, Y, yf, yi, D):
                 D[i, j] = scale * r
         return total / n
     for i in range(n):
-        m = Y[i, 0]
-        for j in range(1, c):
-            m = max(m, Y[i, j])
-        s = 0.0
-        for j in range(c):
-            s += math.exp(Y[i, j] - m)
-        total += m + math.log(s) - Y[i, yi[i]]  # log-sum-exp minus the true logit
+        total += _logsumexp_row(Y, i) - Y[i, yi[i]]
         _softmax_row(Y, i, D)
         D[i, yi[i]] -= 1.0
         for j in range(c):
@@ -71,13 +77,7 @@ def value(code, Y, yf, yi):
                 r = Y[i, j] - yf[i, j]
                 total += r * r
         else:
-            m = Y[i, 0]
-            for j in range(1, c):
-                m = max(m, Y[i, j])
-            s = 0.0
-            for j in range(c):
-                s += math.exp(Y[i, j] - m)
-            total += m + math.log(s) - Y[i, yi[i]]
+            total += _logsumexp_row(Y, i) - Y[i, yi[i]]
     return total / n
 
 

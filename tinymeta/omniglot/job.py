@@ -151,8 +151,8 @@ def adapt_at(net, phi, task, cfg, steps, adam_state=None, rng=None):
     out, done, state = [], 0, adam_state
     for s in steps:  # Adam from step `done` to step s, then record
         if s > done:
-            value, delta, state = adam_batch(net, phi, one, cfg.alpha, s - done, state, LOSS, 0.0,
-                                             idx[:, done:s])  # fmt: skip
+            _, delta, state = adam_batch(net, phi, one, cfg.alpha, s - done, state, LOSS, 0.0,
+                                         idx[:, done:s])  # fmt: skip
             phi, done = phi + delta, s
         out.append(phi)
     return out
