@@ -1,13 +1,15 @@
 """Numba kernels: the per-meta-iteration work of MAML, FOMAML and Reptile in one compiled call.
 
-Drop-in twins of :func:`tinymeta.batch.maml_batch`, :func:`~tinymeta.batch.fomaml_batch`
-and :func:`~tinymeta.batch.reptile_batch` -- same arguments, same results (held equal
-to the NumPy reference to rtol 1e-12 by tests/test_kernels_parity.py), same errors --
-selected with ``tinymeta.batch.batch_functions("numba")``.
+Drop-in twins of :func:`tinymeta.batch.maml_batch`, :func:`~tinymeta.batch.fomaml_batch`,
+:func:`~tinymeta.batch.reptile_batch` and :func:`~tinymeta.batch.reptile_adam_batch` -- same
+arguments, same results (held equal to the NumPy reference to rtol 1e-12 by
+tests/test_kernels_parity.py and tests/test_reptile_adam_batch.py), same errors -- selected with
+``tinymeta.batch.batch_functions("numba")``.
 
 * :mod:`.layers`: forward, backward and R-operator of a dense stack, activations by int code;
 * :mod:`.losses`: mse and cross-entropy value, gradient and output-space HVP;
 * :mod:`.meta`: the fused kernels, one ``prange`` over tasks, deterministic reduction;
+* :mod:`.adam`: Reptile with a persistent inner Adam, the tasks in order on one thread;
 * :mod:`.workspace`: the preallocated buffers, made once per shape;
 * :mod:`.views`: views into them without reference counting;
 * :mod:`.inputs`: argument checks (cheap on the common path, the reference's errors otherwise).
