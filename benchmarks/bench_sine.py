@@ -79,7 +79,8 @@ def _time(fn):
 def make_step(algo, k, backend, seed=0):
     """(step(it) -> None, state): one whole meta-iteration per call, as in the module docstring."""
     from tinymeta import MLP, Sine
-    from tinymeta.batch import TaskBatch, batch_functions
+    from tinymeta.backends import batch_functions
+from tinymeta.tasks import TaskBatch
     from tinymeta.optim import Adam, linear_schedule
 
     net, family, rng = MLP(SIZES, "relu"), Sine(K, KQ), np.random.default_rng(seed + 1)
@@ -129,7 +130,7 @@ import json, time
 t0 = time.perf_counter()
 import numpy as np
 from tinymeta import MLP, Sine
-from tinymeta.batch import TaskBatch
+from tinymeta.tasks import TaskBatch
 t1 = time.perf_counter()
 import tinymeta.kernels as K
 t2 = time.perf_counter()

@@ -6,16 +6,10 @@ import numpy as np
 import pytest
 
 from tinymeta import MLP, Sine, Task, fomaml_grad, maml_grad, meta_objective, reptile_step
-from tinymeta.batch import (
-    TaskBatch,
-    batch_functions,
-    default_backend,
-    fomaml_batch,
-    inner_batch_indices,
-    maml_batch,
-    reptile_adam_batch,
-    reptile_batch,
-)
+from tinymeta.backends import batch_functions, default_backend
+from tinymeta.batch import fomaml_batch, maml_batch, reptile_adam_batch, reptile_batch
+from tinymeta.reptile import inner_batch_indices
+from tinymeta.tasks import TaskBatch
 
 pytestmark = pytest.mark.fast
 

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from tinymeta.atomic import write_npz_atomic
-from tinymeta.batch import TaskBatch
+from tinymeta.tasks import TaskBatch
 from tinymeta.omniglot import (
     CharacterSet,
     OmniglotCorruptError,

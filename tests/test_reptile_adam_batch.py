@@ -16,7 +16,10 @@ import pytest
 from test_kernels_parity import ACTIVATIONS, LOSSES, _corruptions, assert_close, problem
 
 from tinymeta import Adam, kernels, reptile_step_adam
-from tinymeta.batch import TaskBatch, batch_functions, inner_batch_indices, reptile_adam_batch, reptile_batch
+from tinymeta.backends import batch_functions
+from tinymeta.batch import reptile_adam_batch, reptile_batch
+from tinymeta.reptile import inner_batch_indices
+from tinymeta.tasks import TaskBatch
 from tinymeta.inner import DivergenceError
 
 pytestmark = pytest.mark.fast

@@ -7,7 +7,7 @@ import pytest
 
 import tinymeta.train as train_mod
 from tinymeta import MLP, SGD, Adam, DivergenceError, Sine, Task, evaluate, load_checkpoint, meta_train
-from tinymeta.batch import TaskBatch
+from tinymeta.tasks import TaskBatch
 
 NET = MLP([1, 40, 40, 1], "relu")
 FAMILY = Sine()

@@ -4,7 +4,7 @@ MAML, first-order MAML and Reptile on small MLPs whose gradients and
 Hessian-vector products are derived by hand and checked numerically.
 """
 
-from . import gradcheck, plots, tasks, taylor
+from . import backends, gradcheck, plots, tasks, taylor
 from .checkpoint import Checkpoint, CheckpointError, load_checkpoint, save_checkpoint
 from .evaluation import EvalResult, evaluate
 from .inner import DivergenceError, adapt, adapt_trajectory
@@ -19,14 +19,14 @@ from .maml import (
 from .mlp import MLP
 from .optim import SGD, Adam, linear_schedule
 from .reptile import reptile_adapt, reptile_step, reptile_step_adam
-from .tasks import Sine, Task
+from .tasks import Sine, Task, TaskBatch
 from .train import TrainResult, meta_train
 from .train_config import TrainConfig
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "MLP", "Task", "Sine", "gradcheck", "tasks", "adapt", "adapt_trajectory", "DivergenceError",
+    "MLP", "Task", "TaskBatch", "Sine", "backends", "gradcheck", "tasks", "adapt", "adapt_trajectory", "DivergenceError",
     "maml_grad", "maml_value_and_grad", "fomaml_grad", "fomaml_value_and_grad", "meta_objective",
     "dropped_term", "reptile_step", "reptile_step_adam", "reptile_adapt", "SGD", "Adam", "linear_schedule",
     "__version__",

@@ -1,59 +1,99 @@
-"""Meta-batches: the per-iteration work of each algorithm over B tasks at once (NumPy reference).
+"""The per-iteration work of each algorithm on a meta-batch of B tasks: the NumPy reference.
 
-A :class:`TaskBatch` stacks B tasks of equal sizes into arrays. The functions
-here average the per-task results of :mod:`tinymeta.maml` and
-:mod:`tinymeta.reptile`; the Numba kernels in :mod:`tinymeta.kernels` compute the
-same numbers (tests hold the two equal to rtol 1e-12), and
-:func:`batch_functions` picks one of the two.
+Each function averages the per-task results of :mod:`tinymeta.maml` and
+:mod:`tinymeta.reptile` over a :class:`~tinymeta.tasks.TaskBatch`. The Numba kernels
+in :mod:`tinymeta.kernels` compute the same numbers (tests hold the two equal to
+rtol 1e-12) and raise the same errors; :mod:`tinymeta.backends` chooses between them.
 """
 
 from __future__ import annotations
 
-import os
-from typing import NamedTuple
-
 import numpy as np
 
 from . import validate
-from .inner import DivergenceError
 from .maml import fomaml_value_and_grad, maml_value_and_grad
 from .optim import SGD, Adam, make_optimizer
-from .reptile import _inner_batches
-from .tasks import Task
+from .reptile import reptile_direction
+from .tasks import TaskBatch, check_task
 
 
-class TaskBatch(NamedTuple):
-    """B tasks stacked: xs (B, K, d_in), ys (B, K, d_out) or int (B, K), xq, yq likewise with K_query."""
+def check_batch(batch, with_query=True):
+    """``batch`` must be a non-empty :class:`~tinymeta.tasks.TaskBatch`; returns B."""
+    if not isinstance(batch, TaskBatch):
+        raise TypeError(f"batch must be a tinymeta.TaskBatch; got {type(batch).__name__}")
+    fields = ("xs", "ys", "xq", "yq") if with_query else ("xs", "ys")
+    lengths = []
+    for name in fields:
+        try:
+            lengths.append(len(getattr(batch, name)))
+        except TypeError:
+            got = type(getattr(batch, name)).__name__
+            raise TypeError(f"batch.{name} must be an array with one entry per task; got {got}") from None
+    if lengths[0] == 0:
+        raise ValueError("batch has no tasks (batch.xs is empty); a meta-batch needs at least one task")
+    for name, n in zip(fields, lengths, strict=True):
+        if n != lengths[0]:
+            raise ValueError(f"batch.{name} holds {n} tasks but batch.xs holds {lengths[0]}")
+    return lengths[0]
 
-    xs: np.ndarray
-    ys: np.ndarray
-    xq: np.ndarray
-    yq: np.ndarray
 
-    @property
-    def num_tasks(self):
-        """B, the number of stacked tasks (``len`` stays the number of fields, as for any NamedTuple)."""
-        return self.xs.shape[0]
+def check_inner_indices(inner_indices, num_tasks, k, n):
+    """Reptile's mini-batch rows: an integer array (num_tasks, k, m), m >= 1, values in [0, n).
 
-    def task(self, i) -> Task:
-        return Task(self.xs[i], self.ys[i], self.xq[i], self.yq[i])
+    Returns it as an int64 C array, or None for ``None`` (full support set) or k = 0."""
+    if inner_indices is None:
+        return None
+    idx = np.asarray(inner_indices)
+    if idx.dtype.kind not in "iu":
+        raise TypeError(f"inner_indices must hold integer row indices; got dtype {idx.dtype}")
+    if idx.ndim != 3 or idx.shape[:2] != (num_tasks, k) or (k > 0 and idx.shape[2] == 0):
+        raise ValueError(f"inner_indices has shape {idx.shape}; expected ({num_tasks}, {k}, m) with m >= 1 "
+                         "(tasks, inner steps, mini-batch size)")  # fmt: skip
+    if idx.size and (idx.min() < 0 or idx.max() >= n):
+        raise ValueError(f"inner_indices has values in [{idx.min()}, {idx.max()}]; "
+                         f"expected rows of the support set, in [0, {n})")  # fmt: skip
+    return np.ascontiguousarray(idx, dtype=np.int64) if k > 0 else None
 
-    @classmethod
-    def stack(cls, tasks):
-        """Stack a list of equally sized :class:`Task` into a batch."""
-        if not tasks:
-            raise ValueError("tasks is empty; a meta-batch needs at least one task")
-        return cls(*(np.stack([np.asarray(t[j]) for t in tasks]) for j in range(4)))
+
+def check_maml_batch(net, phi, batch, alpha, k, loss):
+    """Every check of MAML's and FOMAML's batched step, in one order: the batch, each task's
+    support and query sets, phi, alpha, k. Returns ``(phi, alpha, k)`` checked (float64 phi).
+
+    The Numba kernels call this same function, so both backends raise the same errors."""
+    B = check_batch(batch)
+    for i in range(B):
+        check_task(net, batch.task(i), loss)
+    return net.check_phi(phi), validate.positive("alpha", alpha), validate.count("k", k)
+
+
+def check_reptile_batch(net, phi, batch, alpha, k, loss, inner_indices):
+    """Every check of Reptile's batched step, in one order: the batch, phi, alpha, k, the mini-batch
+    rows, each task's support set. Returns ``(phi, alpha, k, inner_indices)`` checked."""
+    B = check_batch(batch, with_query=False)
+    phi, alpha, k = net.check_phi(phi), validate.positive("alpha", alpha), validate.count("k", k)
+    shape = np.shape(batch.xs)
+    idx = check_inner_indices(inner_indices, B, k, shape[1] if len(shape) > 1 else 0)
+    for i in range(B):
+        net.check_data(batch.xs[i], batch.ys[i], loss, names=("x_support", "y_support"))
+    return phi, alpha, k, idx
 
 
 def maml_batch(net, phi, batch, alpha, k, loss="mse"):
-    """Mean over the B tasks of (F_i(phi), g_MAML,i), eq. (3.3). Returns ``(float, (P,) array)``."""
+    """Mean over the B tasks of (F_i(phi), g_MAML,i), eq. (3.3). Returns ``(float, (P,) array)``.
+
+    Raises
+    ------
+    DivergenceError
+        for the first task whose inner loop or query gradient is not finite.
+    """
+    phi, alpha, k = check_maml_batch(net, phi, batch, alpha, k, loss)
     results = [maml_value_and_grad(net, phi, batch.task(i), alpha, k, loss) for i in range(batch.num_tasks)]
     return float(np.mean([r[0] for r in results])), np.mean([r[1] for r in results], axis=0)
 
 
 def fomaml_batch(net, phi, batch, alpha, k, loss="mse"):
     """Mean over the B tasks of (F_i(phi), g_FOMAML,i), eq. (3.4). Returns ``(float, (P,) array)``."""
+    phi, alpha, k = check_maml_batch(net, phi, batch, alpha, k, loss)
     results = [fomaml_value_and_grad(net, phi, batch.task(i), alpha, k, loss) for i in range(batch.num_tasks)]
     return float(np.mean([r[0] for r in results])), np.mean([r[1] for r in results], axis=0)
 
@@ -65,17 +105,15 @@ def reptile_batch(net, phi, batch, alpha, k, loss="mse", inner_indices=None):
     ----------
     inner_indices : int ndarray, shape (B, k, m), optional
         Row ``[i, j]`` lists the support points of task i used in inner step j
-        (mini-batches, see :func:`inner_batch_indices`); ``None`` means the full support set.
+        (mini-batches, see :func:`tinymeta.reptile.inner_batch_indices`); ``None`` means the
+        full support set.
 
     Returns
     -------
     (float, ndarray of shape (P,)): the mean support loss at phi (before adapting) and mean(phi~ - phi).
     """
-    phi = net.check_phi(phi)
-    inner = SGD(validate.positive("alpha", alpha))
-    k = validate.count("k", k)
-    inner_indices = _check_inner_indices(inner_indices, batch, k)
-    value, delta, _ = _adapt_each(net, phi, batch, k, loss, inner_indices, inner, {})
+    phi, alpha, k, idx = check_reptile_batch(net, phi, batch, alpha, k, loss, inner_indices)
+    value, delta, _ = reptile_direction(net, phi, batch, k, SGD(alpha), {}, loss, idx)
     return value, delta
 
 
@@ -84,8 +122,7 @@ def reptile_adam_batch(net, phi, batch, alpha, k, adam_state, loss="mse", beta1=
 
     As :func:`reptile_batch`, with the inner optimizer ``Adam(alpha, beta1=beta1)`` (the Reptile
     paper's beta1 = 0): task i starts from phi and from the Adam state task i - 1 left, as in
-    the Reptile code (and :func:`tinymeta.reptile.reptile_step_adam`, which draws the mini-batches
-    from a generator instead of taking ``inner_indices``).
+    the Reptile code and :func:`tinymeta.reptile.reptile_step_adam`.
 
     Parameters
     ----------
@@ -98,87 +135,6 @@ def reptile_adam_batch(net, phi, batch, alpha, k, adam_state, loss="mse", beta1=
     (float, ndarray of shape (P,), dict): the mean support loss at phi, mean(phi~ - phi) (eq. (4.1)
     without epsilon) and the Adam state after the B * k inner steps.
     """
-    phi = net.check_phi(phi)
-    inner = make_optimizer("adam", validate.positive("alpha", alpha), beta1)
-    k = validate.count("k", k)
-    inner_indices = _check_inner_indices(inner_indices, batch, k)
-    state = Adam.check_state(adam_state, phi.size)
-    return _adapt_each(net, phi, batch, k, loss, inner_indices, inner, state)
-
-
-def _check_inner_indices(inner_indices, batch, k):
-    if inner_indices is None:
-        return None
-    inner_indices = np.asarray(inner_indices)
-    n = batch.xs.shape[1]
-    if (
-        inner_indices.ndim != 3
-        or inner_indices.shape[:2] != (batch.num_tasks, k)
-        or inner_indices.dtype.kind != "i"
-    ):
-        raise ValueError(
-            f"inner_indices must be an int array of shape ({batch.num_tasks}, {k}, m); "
-            f"got {inner_indices.dtype} array of shape {inner_indices.shape}"
-        )
-    if inner_indices.size and (inner_indices.min() < 0 or inner_indices.max() >= n):
-        raise ValueError(f"inner_indices must index the {n} support points; got values outside [0, {n})")
-    return inner_indices
-
-
-def _adapt_each(net, phi, batch, k, loss, inner_indices, optimizer, state):
-    """Task by task: k steps of ``optimizer`` from phi on the support rows, its state carried from task to
-    task. Returns (mean support loss at phi, mean over tasks of phi~_i - phi, final optimizer state)."""
-    values, delta = [], np.zeros_like(phi)
-    for i in range(batch.num_tasks):
-        x, y = net.check_data(batch.xs[i], batch.ys[i], loss, names=("x_support", "y_support"))
-        phi_i = phi
-        for j in range(k):
-            idx = slice(None) if inner_indices is None else inner_indices[i, j]
-            _, g = net.loss_and_grad(phi_i, x[idx], y[idx], loss)
-            phi_i, state = optimizer.update(phi_i, g, state)
-            if not np.all(np.isfinite(phi_i)):
-                raise reptile_divergence(i, j, optimizer.lr)
-        values.append(net.loss(phi, x, y, loss))
-        delta += phi_i - phi
-    return float(np.mean(values)), delta / batch.num_tasks, state
-
-
-def reptile_divergence(task, step, alpha):
-    """The error of a Reptile inner loop whose parameters became non-finite (shared with the kernels)."""
-    return DivergenceError(
-        f"Reptile inner step {step} of task {task}: the parameters became non-finite; "
-        f"alpha={alpha} is too large, try a smaller alpha"
-    )
-
-
-def inner_batch_indices(rng, num_tasks, n, batch_size, k):
-    """(B, k, m) indices: per task, k mini-batches of the n support points (shuffle, then cycle)."""
-    rng = validate.rng(rng)
-    m = min(validate.count("batch_size", batch_size, minimum=1), n)
-    out = np.empty((num_tasks, k, m), dtype=np.int64)
-    for i in range(num_tasks):
-        for j, idx in enumerate(_inner_batches(rng, n, m, k)):
-            out[i, j] = np.arange(n)[idx]
-    return out
-
-
-BACKENDS = ("numpy", "numba")
-
-
-def default_backend():
-    """``TINYMETA_BACKEND`` if set, else ``"numba"``."""
-    name = os.environ.get("TINYMETA_BACKEND", "numba")
-    return validate.one_of("TINYMETA_BACKEND", name, BACKENDS)
-
-
-def batch_functions(backend=None):
-    """``{"maml": fn, "fomaml": fn, "reptile": fn, "reptile_adam": fn}`` of the chosen backend (same
-    signatures as above)."""
-    backend = default_backend() if backend is None else validate.one_of("backend", backend, BACKENDS)
-    if backend == "numpy":
-        return {"maml": maml_batch, "fomaml": fomaml_batch, "reptile": reptile_batch,
-                "reptile_adam": reptile_adam_batch}  # fmt: skip
-    from . import kernels  # imported lazily: compiling is paid only by those who use it
-
-    return {"maml": kernels.maml_batch, "fomaml": kernels.fomaml_batch, "reptile": kernels.reptile_batch,
-            "reptile_adam": kernels.reptile_adam_batch}  # fmt: skip
+    phi, alpha, k, idx = check_reptile_batch(net, phi, batch, alpha, k, loss, inner_indices)
+    inner = make_optimizer("adam", alpha, beta1=beta1)
+    return reptile_direction(net, phi, batch, k, inner, Adam.check_state(adam_state, phi.size), loss, idx)

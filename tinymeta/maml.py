@@ -17,8 +17,19 @@ from __future__ import annotations
 
 import numpy as np
 
-from .inner import adapt_trajectory
+from .inner import DivergenceError, adapt_trajectory
 from .tasks import check_task
+
+
+def _query_value_and_grad(net, phi_k, task, loss, alpha, k):
+    """L_B(phi_k) and its gradient; a non-finite value is a divergence (too large an alpha), not bad input."""
+    value, g = net.loss_and_grad(phi_k, task.x_query, task.y_query, loss)
+    if not (np.isfinite(value) and np.all(np.isfinite(g))):
+        raise DivergenceError(
+            f"the query loss after {k} inner step(s) is not finite ({value}); "
+            f"alpha={alpha} is too large for this network/task, try a smaller alpha"
+        )
+    return value, g
 
 
 def meta_objective(net, phi, task, alpha, k, loss="mse"):
@@ -45,9 +56,14 @@ def maml_value_and_grad(net, phi, task, alpha, k, loss="mse"):
     """
     task = check_task(net, task, loss)
     traj = adapt_trajectory(net, phi, task.x_support, task.y_support, alpha, k, loss)
-    value, v = net.loss_and_grad(traj[-1], task.x_query, task.y_query, loss)
+    value, v = _query_value_and_grad(net, traj[-1], task, loss, alpha, k)
     for i in range(k - 1, -1, -1):  # right to left: v <- (I - alpha H_i) v
         v = v - alpha * net.hvp(traj[i], task.x_support, task.y_support, v, loss)
+        if not np.all(np.isfinite(v)):
+            raise DivergenceError(
+                f"the MAML product (I - alpha H_{i}) ... overflowed at inner step {i}; "
+                f"alpha={alpha} is too large for this network/task, try a smaller alpha"
+            )
     return value, v
 
 
@@ -69,7 +85,7 @@ def fomaml_value_and_grad(net, phi, task, alpha, k, loss="mse"):
     """``(F(phi), g_FOMAML)`` with g_FOMAML = grad L_query(phi_k), eq. (3.4)."""
     task = check_task(net, task, loss)
     traj = adapt_trajectory(net, phi, task.x_support, task.y_support, alpha, k, loss)
-    return net.loss_and_grad(traj[-1], task.x_query, task.y_query, loss)
+    return _query_value_and_grad(net, traj[-1], task, loss, alpha, k)
 
 
 def fomaml_grad(net, phi, task, alpha, k, loss="mse"):

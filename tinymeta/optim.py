@@ -6,17 +6,21 @@ a training loop (and a checkpoint) holds the whole optimizer state explicitly.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from dataclasses import dataclass
 
 import numpy as np
 
 from . import validate
 
 
-class SGD(NamedTuple):
-    """phi <- phi - lr * g."""
+@dataclass(frozen=True)
+class SGD:
+    """phi <- phi - lr * g.  ``lr`` must be a finite number > 0 (checked when built)."""
 
     lr: float
+
+    def __post_init__(self):
+        object.__setattr__(self, "lr", validate.positive("lr", self.lr))
 
     def init(self, num_params):
         return {}
@@ -26,17 +30,26 @@ class SGD(NamedTuple):
         return phi - lr * g, state
 
 
-class Adam(NamedTuple):
+@dataclass(frozen=True)
+class Adam:
     """Adam (Kingma & Ba 2015) with bias correction; ``beta1 = 0`` as in the Reptile paper's inner loop.
 
     m <- beta1 m + (1 - beta1) g,  v <- beta2 v + (1 - beta2) g^2,
     phi <- phi - lr * m_hat / (sqrt(v_hat) + eps),  m_hat = m / (1 - beta1^t), v_hat = v / (1 - beta2^t).
+
+    Checked when built: lr > 0, beta1 and beta2 in [0, 1), eps > 0, all finite.
     """
 
     lr: float
     beta1: float = 0.9
     beta2: float = 0.999
     eps: float = 1e-8
+
+    def __post_init__(self):
+        object.__setattr__(self, "lr", validate.positive("lr", self.lr))
+        for name in ("beta1", "beta2"):
+            object.__setattr__(self, name, validate.unit_interval(name, getattr(self, name)))
+        object.__setattr__(self, "eps", validate.positive("eps", self.eps))
 
     def init(self, num_params):
         return {"m": np.zeros(num_params), "v": np.zeros(num_params), "t": 0}
@@ -64,11 +77,8 @@ class Adam(NamedTuple):
 
 
 def make_optimizer(name, lr, beta1=0.9):
-    """``"sgd"`` or ``"adam"`` with a validated learning rate."""
+    """``SGD(lr)`` for ``"sgd"``, ``Adam(lr, beta1=beta1)`` for ``"adam"`` (both check their arguments)."""
     validate.one_of("optimizer", name, {"sgd", "adam"})
-    lr = validate.positive("lr", lr)
-    if not 0.0 <= beta1 < 1.0:
-        raise ValueError(f"beta1 must be in [0, 1); got {beta1!r}")
     return SGD(lr) if name == "sgd" else Adam(lr, beta1=beta1)
 
 

@@ -31,6 +31,39 @@ class Task(NamedTuple):
     y_query: np.ndarray
 
 
+class TaskBatch(NamedTuple):
+    """B tasks of equal sizes stacked on a leading axis: the unit of work of one meta-iteration.
+
+    Attributes
+    ----------
+    xs : ndarray, shape (B, K, d_in)
+    ys : ndarray, shape (B, K, d_out) for regression, int (B, K) for classification
+    xq : ndarray, shape (B, K_query, d_in)
+    yq : ndarray, shape (B, K_query, d_out) or int (B, K_query)
+    """
+
+    xs: np.ndarray
+    ys: np.ndarray
+    xq: np.ndarray
+    yq: np.ndarray
+
+    @property
+    def num_tasks(self):
+        """B, the number of stacked tasks (``len`` stays the number of fields, as for any NamedTuple)."""
+        return self.xs.shape[0]
+
+    def task(self, i) -> Task:
+        """Task ``i`` of the batch as a :class:`Task` (views, no copy)."""
+        return Task(self.xs[i], self.ys[i], self.xq[i], self.yq[i])
+
+    @classmethod
+    def stack(cls, tasks):
+        """Stack a list of equally sized :class:`Task` into a batch."""
+        if not tasks:
+            raise ValueError("tasks is empty; a meta-batch needs at least one task")
+        return cls(*(np.stack([np.asarray(t[j]) for t in tasks]) for j in range(4)))
+
+
 def check_task(net, task, loss):
     """Validate a :class:`Task` against a network and a loss; returns it as float64 arrays."""
     if not isinstance(task, tuple) or len(task) != 4:
@@ -44,11 +77,11 @@ def check_task(net, task, loss):
 
 
 def iter_tasks(tasks):
-    """Yield :class:`Task` from one Task, a stacked ``TaskBatch`` or a sequence of tasks, lazily
+    """Yield :class:`Task` from one Task, a stacked :class:`TaskBatch` or a sequence of tasks, lazily
     (a large held-out set, e.g. of images, is then never held in memory all at once)."""
     if isinstance(tasks, Task):
         yield tasks
-    elif hasattr(tasks, "task") and hasattr(tasks, "xs"):  # a TaskBatch: B tasks stacked on axis 0
+    elif isinstance(tasks, TaskBatch):
         yield from (tasks.task(i) for i in range(tasks.num_tasks))
     else:
         yield from tasks

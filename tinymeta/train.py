@@ -25,7 +25,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .batch import TaskBatch, batch_functions, inner_batch_indices
+from .backends import batch_functions
+from .reptile import inner_batch_indices
+from .tasks import TaskBatch
 from .checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from .evaluation import evaluate
 from .inner import DivergenceError

@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass
 
 from . import validate
-from .batch import BACKENDS, default_backend
+from .backends import BACKENDS, default_backend
 from .evaluation import check_steps
 from .losses import LOSSES
 from .optim import SGD, Adam

@@ -69,6 +69,15 @@ def positive(name: str, value) -> float:
     return float(value)
 
 
+def unit_interval(name: str, value) -> float:
+    """A real number in [0, 1) (Adam's beta1 and beta2)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number in [0, 1); got {_describe(value)}")
+    if not (0.0 <= value < 1.0):
+        raise ValueError(f"{name} must be in [0, 1); got {value!r}")
+    return float(value)
+
+
 def count(name: str, value, minimum: int = 0) -> int:
     """An integer >= ``minimum`` (inner steps k, iterations, batch sizes)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):

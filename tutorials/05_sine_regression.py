@@ -49,7 +49,7 @@ FAST = os.environ.get("TINYMETA_FAST") == "1"  # CI runs a shorter version; the 
 # The default backend is the Numba kernels of tutorial 6, which compute the same numbers as the NumPy
 # reference (the per-task functions of tutorials 3-4) in one compiled call per meta-iteration.
 # Set BACKEND = "numpy" to train with the reference itself (about 10x slower).
-BACKEND = tm.batch.default_backend()
+BACKEND = tm.backends.default_backend()
 
 ITERATIONS = 600 if FAST else 20_000  # the MAML code trains 70,000 iterations
 NUM_EVAL_TASKS = 100 if FAST else 500

@@ -38,7 +38,8 @@ import numpy as np
 
 import tinymeta as tm
 from tinymeta import gradcheck
-from tinymeta.batch import TaskBatch, batch_functions
+from tinymeta.backends import batch_functions
+from tinymeta.tasks import TaskBatch
 
 FAST = os.environ.get("TINYMETA_FAST") == "1"
 REPEATS = 3 if FAST else 10

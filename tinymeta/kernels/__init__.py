@@ -1,10 +1,25 @@
 """Numba kernels: the per-meta-iteration work of MAML, FOMAML and Reptile in one compiled call.
 
-Drop-in twins of :func:`tinymeta.batch.maml_batch`, :func:`~tinymeta.batch.fomaml_batch`,
-:func:`~tinymeta.batch.reptile_batch` and :func:`~tinymeta.batch.reptile_adam_batch` -- same
-arguments, same results (held equal to the NumPy reference to rtol 1e-12 by
-tests/test_kernels_parity.py and tests/test_reptile_adam_batch.py), same errors -- selected with
-``tinymeta.batch.batch_functions("numba")``.
+Each public function here is the twin of a NumPy reference function: same arguments,
+same results (held equal to rtol 1e-12 by tests/test_kernels_parity.py and
+tests/test_reptile_adam_batch.py), same errors. :func:`tinymeta.backends.batch_functions`
+chooses between the two.
+
+=====================================================  ==============================================
+NumPy reference (readable, what the tutorials teach)   Numba twin (one compiled call)
+=====================================================  ==============================================
+:func:`tinymeta.batch.maml_batch`                      :func:`maml_batch` -> ``meta.maml_kernel`` (exact)
+:func:`tinymeta.batch.fomaml_batch`                    :func:`fomaml_batch` -> ``meta.maml_kernel``
+:func:`tinymeta.batch.reptile_batch`                   :func:`reptile_batch` -> ``meta.reptile_kernel``
+:func:`tinymeta.batch.reptile_adam_batch`              :func:`reptile_adam_batch` -> ``adam.reptile_adam_kernel``
+:meth:`tinymeta.MLP.forward` (eq. (1.1))               ``layers.forward``
+:meth:`tinymeta.MLP.loss_and_grad` (eq. (1.2))         ``layers.backward`` after ``losses.value_and_grad``
+:meth:`tinymeta.MLP.hvp` (eq. (2.3))                   ``layers.r_forward``, ``losses.hvp``, ``layers.r_backward``
+:func:`tinymeta.inner.adapt_trajectory` (eq. (3.1))    ``meta._step`` + ``meta._sgd``, in ``meta._maml_task``
+:func:`tinymeta.maml.maml_value_and_grad` (eq. (3.3))  ``meta._maml_task``
+:func:`tinymeta.reptile.reptile_adapt` (eq. (4.1))     ``meta._reptile_task``; Adam: ``adam._adam``
+:meth:`tinymeta.Adam.update`                           ``adam._adam``
+=====================================================  ==============================================
 
 * :mod:`.layers`: forward, backward and R-operator of a dense stack, activations by int code;
 * :mod:`.losses`: mse and cross-entropy value, gradient and output-space HVP;
@@ -12,7 +27,14 @@ tests/test_kernels_parity.py and tests/test_reptile_adam_batch.py), same errors 
 * :mod:`.adam`: Reptile with a persistent inner Adam, the tasks in order on one thread;
 * :mod:`.workspace`: the preallocated buffers, made once per shape;
 * :mod:`.views`: views into them without reference counting;
-* :mod:`.inputs`: argument checks (cheap on the common path, the reference's errors otherwise).
+* :mod:`.inputs`: the cheap acceptance of ordinary arguments, and their conversion.
+
+Errors: arguments are checked by the reference's own validators
+(:func:`tinymeta.batch.check_maml_batch`, :func:`tinymeta.batch.check_reptile_batch`), except on a
+fast path that accepts float64/int arrays of the right shapes after a few comparisons; their
+finiteness and label ranges are checked inside the kernel. When a kernel reports anything
+(invalid data, a diverging inner loop) or returns a non-finite result, the NumPy reference runs on
+the same arguments and raises its own exception: both backends fail with the same type and message.
 
 Threads: ``numba.set_num_threads(n)`` picks how many tasks run at once; the result is
 the same for every n, bit for bit. Each call is one parallel region, which waits for its
@@ -36,13 +58,13 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import numba  # noqa: E402
 import numpy as np
 
-from ..batch import reptile_divergence
+from .. import batch as reference
 from ..optim import Adam, make_optimizer
 from . import inputs, workspace
 from .adam import reptile_adam_kernel
 from .layers import ACTIVATION_CODES
 from .losses import LOSS_CODES
-from .meta import DIVERGED, maml_kernel, reptile_kernel
+from .meta import maml_kernel, reptile_kernel
 
 __all__ = [
     "maml_batch",
@@ -54,16 +76,16 @@ __all__ = [
 ]
 
 
-def _run(kernel, nslots, T, args):
-    """Call ``kernel`` on ``nslots = min(B, T)`` workers; with fewer tasks than the T threads,
+def _run(kernel, nslots, threads, args):
+    """Call ``kernel`` on ``nslots = min(B, threads)`` workers; with fewer tasks than threads,
     the threads that would idle are not woken."""
-    if nslots == T:
+    if nslots == threads:
         return kernel(*args)
     numba.set_num_threads(nslots)
     try:
         return kernel(*args)
     finally:
-        numba.set_num_threads(T)
+        numba.set_num_threads(threads)
 
 
 def _codes(net, loss):
@@ -76,26 +98,30 @@ def _codes(net, loss):
     return act, LOSS_CODES[loss]
 
 
-def _maml_like(net, phi, batch, alpha, k, loss, store):
-    x = inputs.fast(net, phi, batch, alpha, k, loss, query=True)
-    if x is None:
-        x = inputs.reference_checks(net, phi, batch, alpha, k, loss, query=True)
+def _failed(value, out, status):
+    """True if the kernel reported a problem or its result is not finite (the rare, slow path)."""
+    return value != value or status[:, 0].any() or not np.isfinite(value) or not np.all(np.isfinite(out))
+
+
+def _maml_like(net, phi, batch, alpha, k, loss, exact):
+    x = inputs.fast(net, phi, batch, alpha, k, loss, with_query=True)
+    if x is None:  # anything unusual: the reference's checks, then a conversion
+        inputs.check_net(net)
+        x = inputs.convert(net, *reference.check_maml_batch(net, phi, batch, alpha, k, loss), batch, loss)
     B, K, Kq = x.xs.shape[0], x.xs.shape[1], x.xq.shape[1]
-    T = numba.get_num_threads()
-    ws = workspace.for_maml(net.sizes, K, Kq, x.k, store, min(B, T), B)
+    threads = numba.get_num_threads()
+    ws = workspace.for_maml(net.sizes, K, Kq, x.k, exact, min(B, threads), B)
     out = np.empty(net.num_params)
-    codes = _codes(net, loss)
-    args = (*codes, ws.sizes, x.phi, x.xs, x.ysf, x.ysi, x.xq, x.yqf, x.yqi, x.alpha, x.k, store)
-    value = _run(
-        maml_kernel, min(B, T), T, (*args, ws.buf, ws.off, ws.xoff, ws.poff, ws.G, ws.values, ws.status, out)
-    )
-    if value != value and ws.status[:, 0].any():  # a problem makes the mean NaN; only then look closer
-        inputs.reference_checks(net, phi, batch, alpha, k, loss, True, ws.status, ws.values)
+    args = (*_codes(net, loss), ws.sizes, x.phi, x.xs, x.ysf, x.ysi, x.xq, x.yqf, x.yqi, x.alpha, x.k, exact)
+    workspace_args = (ws.buf, ws.set_off, ws.extra_off, ws.param_off, ws.task_rows, ws.values, ws.status)
+    value = _run(maml_kernel, min(B, threads), threads, (*args, *workspace_args, out))
+    if _failed(value, out, ws.status):  # the reference raises its own error for the same arguments
+        return (reference.maml_batch if exact else reference.fomaml_batch)(net, phi, batch, alpha, k, loss)
     return value, out
 
 
 def maml_batch(net, phi, batch, alpha, k, loss="mse"):
-    """Mean over the B tasks of (F_i(phi), g_MAML,i), eq. (3.3); as :func:`tinymeta.batch.maml_batch`.
+    """Mean over the B tasks of (F_i(phi), g_MAML,i), eq. (3.3); twin of :func:`tinymeta.batch.maml_batch`.
 
     Parameters
     ----------
@@ -114,21 +140,35 @@ def maml_batch(net, phi, batch, alpha, k, loss="mse"):
     Raises
     ------
     DivergenceError
-        If an inner step meets a non-finite support loss or gradient (first such task, as the reference).
+        If an inner step or the query pass is not finite (first such task, as the reference).
     """
-    return _maml_like(net, phi, batch, alpha, k, loss, True)
+    return _maml_like(net, phi, batch, alpha, k, loss, exact=True)
 
 
 def fomaml_batch(net, phi, batch, alpha, k, loss="mse"):
-    """Mean over the B tasks of (F_i(phi), g_FOMAML,i), eq. (3.4); as :func:`tinymeta.batch.fomaml_batch`.
+    """Mean over the B tasks of (F_i(phi), g_FOMAML,i), eq. (3.4); twin of :func:`tinymeta.batch.fomaml_batch`.
 
     Same parameters, returns and errors as :func:`maml_batch`; no Hessian-vector product is formed.
     """
-    return _maml_like(net, phi, batch, alpha, k, loss, False)
+    return _maml_like(net, phi, batch, alpha, k, loss, exact=False)
+
+
+def _reptile_inputs(net, phi, batch, alpha, k, loss, inner_indices):
+    """Kernel-ready arguments and mini-batch rows (``inputs.NO_IDX`` when every step uses all rows)."""
+    x = inputs.fast(net, phi, batch, alpha, k, loss, with_query=False)
+    if x is None or inner_indices is not None:
+        inputs.check_net(net)
+        phi_, alpha_, k_, idx = reference.check_reptile_batch(net, phi, batch, alpha, k, loss, inner_indices)
+        if x is None:
+            x = inputs.convert(net, phi_, alpha_, k_, batch, loss, with_query=False)
+        if idx is not None:
+            return x, idx
+    return x, inputs.NO_IDX
 
 
 def reptile_batch(net, phi, batch, alpha, k, loss="mse", inner_indices=None):
-    """Mean over tasks of phi~_i - phi after k inner SGD steps, eq. (4.1); as the NumPy ``reptile_batch``.
+    """Mean over tasks of phi~_i - phi after k inner SGD steps, eq. (4.1); twin of
+    :func:`tinymeta.batch.reptile_batch`.
 
     Parameters
     ----------
@@ -143,28 +183,35 @@ def reptile_batch(net, phi, batch, alpha, k, loss="mse", inner_indices=None):
     -------
     (float, ndarray of shape (P,)): the mean support loss at phi and mean(phi~ - phi).
     """
-    x = inputs.fast(net, phi, batch, alpha, k, loss, query=False)
-    if x is None:
-        x = inputs.reference_checks(net, phi, batch, alpha, k, loss, query=False)
-    B, K = x.xs.shape[0], x.xs.shape[1]
-    use_idx = inner_indices is not None and x.k > 0
-    idx = inputs.indices(inner_indices, B, x.k, K) if use_idx else inputs.NO_IDX
+    x, idx = _reptile_inputs(net, phi, batch, alpha, k, loss, inner_indices)
+    B, K, use_idx = x.xs.shape[0], x.xs.shape[1], idx is not inputs.NO_IDX
     m = idx.shape[2] if use_idx else 0
-    T = numba.get_num_threads()
-    ws = workspace.for_reptile(net.sizes, K, m, min(B, T), B)
+    threads = numba.get_num_threads()
+    ws = workspace.for_reptile(net.sizes, K, m, min(B, threads), B)
     out = np.empty(net.num_params)
-    codes = _codes(net, loss)
-    args = (*codes, ws.sizes, x.phi, x.xs, x.ysf, x.ysi, x.alpha, x.k, idx, use_idx, ws.buf, ws.ibuf)
-    value = _run(
-        reptile_kernel, min(B, T), T, (*args, ws.off, ws.xoff, ws.poff, ws.G, ws.values, ws.status, out)
+    args = (
+        *_codes(net, loss),
+        ws.sizes,
+        x.phi,
+        x.xs,
+        x.ysf,
+        x.ysi,
+        x.alpha,
+        x.k,
+        idx,
+        use_idx,
+        ws.buf,
+        ws.ibuf,
     )
-    if value != value and ws.status[:, 0].any():
-        inputs.reference_checks(net, phi, batch, alpha, k, loss, False, ws.status, ws.values)
+    workspace_args = (ws.set_off, ws.extra_off, ws.param_off, ws.task_rows, ws.values, ws.status)
+    value = _run(reptile_kernel, min(B, threads), threads, (*args, *workspace_args, out))
+    if _failed(value, out, ws.status):
+        return reference.reptile_batch(net, phi, batch, alpha, k, loss, inner_indices)
     return value, out
 
 
 def reptile_adam_batch(net, phi, batch, alpha, k, adam_state, loss="mse", beta1=0.0, inner_indices=None):
-    """Reptile's direction with an inner Adam whose state runs through the tasks in order; as the NumPy
+    """Reptile's direction with an inner Adam whose state runs through the tasks in order; twin of
     :func:`tinymeta.batch.reptile_adam_batch` (same arguments, results and errors).
 
     Parameters
@@ -179,23 +226,16 @@ def reptile_adam_batch(net, phi, batch, alpha, k, adam_state, loss="mse", beta1=
 
     The tasks run one after another on one thread (each starts from the Adam state of the previous one).
     """
-    x = inputs.fast(net, phi, batch, alpha, k, loss, query=False)
-    if x is None:
-        x = inputs.reference_checks(net, phi, batch, alpha, k, loss, query=False)
-    adam = make_optimizer("adam", x.alpha, beta1)
+    x, idx = _reptile_inputs(net, phi, batch, alpha, k, loss, inner_indices)
+    adam = make_optimizer("adam", x.alpha, beta1=beta1)
     state = Adam.check_state(adam_state, net.num_params)
-    B, K = x.xs.shape[0], x.xs.shape[1]
-    use_idx = inner_indices is not None and x.k > 0
-    idx = inputs.indices(inner_indices, B, x.k, K) if use_idx else inputs.NO_IDX
+    B, K, use_idx = x.xs.shape[0], x.xs.shape[1], idx is not inputs.NO_IDX
     ws = workspace.for_reptile(net.sizes, K, idx.shape[2] if use_idx else 0, 1, B)
     m, v, out = state["m"].copy(), state["v"].copy(), np.empty(net.num_params)  # the caller's state stays
     hyper = (adam.lr, adam.beta1, adam.beta2, adam.eps)
     data = (ws.sizes, x.phi, x.xs, x.ysf, x.ysi)
     args = (*_codes(net, loss), *data, *hyper, x.k, idx, use_idx, m, v, state["t"], ws.buf[0], ws.ibuf[0])
-    value = reptile_adam_kernel(*args, ws.off, ws.xoff, ws.poff, ws.values, ws.status, out)
-    if value != value and ws.status[:, 0].any():
-        bad = int(np.flatnonzero(ws.status[:, 0])[0])
-        if ws.status[bad, 0] == DIVERGED:  # tasks 0..bad passed the kernel's input checks
-            raise reptile_divergence(bad, int(ws.status[bad, 1]), adam.lr)
-        inputs.reference_checks(net, phi, batch, alpha, k, loss, False, ws.status, ws.values)
+    value = reptile_adam_kernel(*args, ws.set_off, ws.extra_off, ws.param_off, ws.values, ws.status, out)
+    if _failed(value, out, ws.status):
+        return reference.reptile_adam_batch(net, phi, batch, alpha, k, adam_state, loss, beta1, inner_indices)
     return value, out, {"m": m, "v": v, "t": state["t"] + B * x.k}

@@ -15,11 +15,11 @@ import numpy as np
 from numba import njit
 
 from . import meta as _meta
-from .layers import KA, forward
+from .layers import ACT, forward
 from .losses import MSE, value
 from .meta import BAD_INPUT, DIVERGED, OK, _count_nonfinite, _gather, _step, _task_ok
 from .views import unowned, view1, view2
-from .workspace import GS, TRAJ
+from .workspace import GRAD, ITERATES
 
 
 @njit(error_model="numpy")  # IEEE division as in NumPy: no zero check per element, so the loop vectorises
@@ -38,17 +38,23 @@ def _adam(cur, g, m, v, lr, beta1, beta2, eps, t):
 def _make_kernel(digest):
     @njit(cache=True)
     def reptile_adam_kernel(act, loss, sizes, phi, xs, ysf, ysi, lr, beta1, beta2, eps, k, idx, use_idx,
-                            m, v, t0, buf, ibuf, off, xoff, poff, values, status, out):  # fmt: skip
+                            m, v, t0, buf, ibuf, off, extra_off, param_off, values, status, out):  # fmt: skip
         """All tasks in order; m, v advance in place through the B k steps from step t0.
         Returns the mean support loss at phi; out = mean(phi~ - phi). NaN (see status) on a problem."""
         if digest == 0:  # never true; ties this build to the helpers' sources (see meta._source_digest)
             return np.nan
         B, n, c, P, L = xs.shape[0], xs.shape[1], sizes[sizes.size - 1], phi.size, sizes.size - 1
         sizes, phi, xs, ysf, ysi = unowned(sizes), unowned(phi), unowned(xs), unowned(ysf), unowned(ysi)
-        idx, buf, ibuf, off, xoff = unowned(idx), unowned(buf), unowned(ibuf), unowned(off), unowned(xoff)
-        poff = unowned(poff)
+        idx, buf, ibuf, off, extra_off = (
+            unowned(idx),
+            unowned(buf),
+            unowned(ibuf),
+            unowned(off),
+            unowned(extra_off),
+        )
+        param_off = unowned(param_off)
         status[:, 0], status[:, 1] = OK, 0
-        cur, gs, offs = view1(buf, xoff[TRAJ], P), view1(buf, xoff[GS], P), off[0]
+        cur, gs, offs = view1(buf, extra_off[ITERATES], P), view1(buf, extra_off[GRAD], P), off[0]
         phi_ok = _count_nonfinite(phi) == 0
         out[:] = 0.0
         t = t0
@@ -58,14 +64,14 @@ def _make_kernel(digest):
             if not (phi_ok and _task_ok(loss, xs[i], yf, yi, c)):
                 status[i, 0] = BAD_INPUT
                 return np.nan
-            forward(act, phi, sizes, poff, xs[i], buf, offs, n)
-            values[i] = value(loss, view2(buf, offs[KA, L - 1], n, sizes[L]), yf, yi)
+            forward(act, phi, sizes, param_off, xs[i], buf, offs, n)
+            values[i] = value(loss, view2(buf, offs[ACT, L - 1], n, sizes[L]), yf, yi)
             cur[:] = phi
             for s in range(k):
                 x_, yf_, yi_, rows = xs[i], yf, yi, n
                 if use_idx:
-                    x_, yf_, yi_, rows = _gather(loss, xs[i], yf, yi, idx[i, s], sizes, buf, ibuf, xoff)
-                _step(act, loss, cur, sizes, poff, x_, yf_, yi_, buf, offs, rows, gs)
+                    x_, yf_, yi_, rows = _gather(loss, xs[i], yf, yi, idx[i, s], sizes, buf, ibuf, extra_off)
+                _step(act, loss, cur, sizes, param_off, x_, yf_, yi_, buf, offs, rows, gs)
                 t += 1
                 _adam(cur, gs, m, v, lr, beta1, beta2, eps, t)
                 if _count_nonfinite(cur) > 0:

@@ -27,20 +27,20 @@ ACTIVATION_CODES = {"identity": IDENTITY, "relu": RELU, "tanh": TANH, "sigmoid":
                     "softplus": SOFTPLUS}  # fmt: skip
 """Integer code of each activation in :data:`tinymeta.activations.ACTIVATIONS`."""
 
-KA, KS, KD, KE = 0, 1, 2, 3
+ACT, DACT, DELTA, ERR = 0, 1, 2, 3
 """Roles of the per-layer buffers of a set: a_l, sigma'(z_l), delta_l, e_l (R-set: R{.} of each)."""
 
 
 @njit(cache=True)
-def weight(phi, sizes, poff, l):
+def weight(phi, sizes, param_off, l):
     """W_{l+1}, the (d_l, d_{l+1}) view into ``phi``."""
-    return view2(phi, poff[l, 0], sizes[l], sizes[l + 1])
+    return view2(phi, param_off[l, 0], sizes[l], sizes[l + 1])
 
 
 @njit(cache=True)
-def bias(phi, sizes, poff, l):
+def bias(phi, sizes, param_off, l):
     """b_{l+1}, the (d_{l+1},) view into ``phi``."""
-    return view1(phi, poff[l, 1], sizes[l + 1])
+    return view1(phi, param_off[l, 1], sizes[l + 1])
 
 
 SMALL = 4096
@@ -130,7 +130,7 @@ def col_sum(D, out):
 
 
 @njit(cache=True)
-def forward(code, phi, sizes, poff, X, buf, offs, n):
+def forward(code, phi, sizes, param_off, X, buf, offs, n):
     """a_l = sigma(a_{l-1} W_l + b_l), output z_L (eq. (1.1)); fills A and S of the set ``offs``.
 
     ``X`` is (n, d_0); ``offs`` is the (4, L) offset table of the set; the output z_L is left in A_L.
@@ -138,17 +138,17 @@ def forward(code, phi, sizes, poff, X, buf, offs, n):
     L = sizes.size - 1
     a = X
     for l in range(L):
-        A = view2(buf, offs[KA, l], n, sizes[l + 1])
-        matmul(a, weight(phi, sizes, poff, l), A)
+        A = view2(buf, offs[ACT, l], n, sizes[l + 1])
+        matmul(a, weight(phi, sizes, param_off, l), A)
         if l < L - 1:
-            bias_activate(code, A, bias(phi, sizes, poff, l), view2(buf, offs[KS, l], n, sizes[l + 1]))
+            bias_activate(code, A, bias(phi, sizes, param_off, l), view2(buf, offs[DACT, l], n, sizes[l + 1]))
         else:
-            add_bias(A, bias(phi, sizes, poff, l))
+            add_bias(A, bias(phi, sizes, param_off, l))
         a = A
 
 
 @njit(cache=True)
-def backward(phi, sizes, poff, X, buf, offs, n, g):
+def backward(phi, sizes, param_off, X, buf, offs, n, g):
     """Backprop from delta_L (already in D_L) into the flat gradient ``g`` (P,), eq. (1.2).
 
     dL/dW_l = a_{l-1}^T delta_l, dL/db_l = 1^T delta_l, e_{l-1} = delta_l W_l^T,
@@ -156,79 +156,79 @@ def backward(phi, sizes, poff, X, buf, offs, n, g):
     """
     L = sizes.size - 1
     for l in range(L - 1, -1, -1):
-        D = view2(buf, offs[KD, l], n, sizes[l + 1])
-        a = X if l == 0 else view2(buf, offs[KA, l - 1], n, sizes[l])
-        matmul(a.T, D, weight(g, sizes, poff, l))
-        col_sum(D, bias(g, sizes, poff, l))
+        D = view2(buf, offs[DELTA, l], n, sizes[l + 1])
+        a = X if l == 0 else view2(buf, offs[ACT, l - 1], n, sizes[l])
+        matmul(a.T, D, weight(g, sizes, param_off, l))
+        col_sum(D, bias(g, sizes, param_off, l))
         if l > 0:
-            E = view2(buf, offs[KE, l - 1], n, sizes[l])
-            matmul(D, weight(phi, sizes, poff, l).T, E)
-            S = view2(buf, offs[KS, l - 1], n, sizes[l])
-            Dp = view2(buf, offs[KD, l - 1], n, sizes[l])
+            E = view2(buf, offs[ERR, l - 1], n, sizes[l])
+            matmul(D, weight(phi, sizes, param_off, l).T, E)
+            S = view2(buf, offs[DACT, l - 1], n, sizes[l])
+            Dp = view2(buf, offs[DELTA, l - 1], n, sizes[l])
             for i in range(n):
                 for j in range(sizes[l]):
                     Dp[i, j] = S[i, j] * E[i, j]
 
 
 @njit(cache=True)
-def r_forward(phi, v, sizes, poff, X, buf, offs, roffs, n, T):
+def r_forward(phi, v, sizes, param_off, X, buf, offs, roffs, n, scratch):
     """R{z_l} = R{a_{l-1}} W_l + a_{l-1} V_l + c_l,  R{a_l} = sigma'(z_l) * R{z_l}  (eq. (2.3)).
 
     ``offs``: the set holding a_l, sigma'(z_l) at phi; ``roffs``: the R-set (filled: R{a}, R{z});
-    ``T``: scratch of at least n * max(d_l) entries. R{z_L} is left in the R-set's S_L.
+    ``scratch``: of at least n * max(d_l) entries. R{z_L} is left in the R-set's S_L.
     """
     L = sizes.size - 1
     for l in range(L):
         d = sizes[l + 1]
-        a = X if l == 0 else view2(buf, offs[KA, l - 1], n, sizes[l])
-        Rz = view2(buf, roffs[KS, l], n, d)
-        matmul(a, weight(v, sizes, poff, l), Rz)
+        a = X if l == 0 else view2(buf, offs[ACT, l - 1], n, sizes[l])
+        Rz = view2(buf, roffs[DACT, l], n, d)
+        matmul(a, weight(v, sizes, param_off, l), Rz)
         if l > 0:
-            tmp = view2(T, 0, n, d)
-            matmul(view2(buf, roffs[KA, l - 1], n, sizes[l]), weight(phi, sizes, poff, l), tmp)
+            tmp = view2(scratch, 0, n, d)
+            matmul(view2(buf, roffs[ACT, l - 1], n, sizes[l]), weight(phi, sizes, param_off, l), tmp)
             for i in range(n):
                 for j in range(d):
                     Rz[i, j] += tmp[i, j]
-        add_bias(Rz, bias(v, sizes, poff, l))
+        add_bias(Rz, bias(v, sizes, param_off, l))
         if l < L - 1:
-            S = view2(buf, offs[KS, l], n, d)
-            Ra = view2(buf, roffs[KA, l], n, d)
+            S = view2(buf, offs[DACT, l], n, d)
+            Ra = view2(buf, roffs[ACT, l], n, d)
             for i in range(n):
                 for j in range(d):
                     Ra[i, j] = S[i, j] * Rz[i, j]
 
 
 @njit(cache=True)
-def r_backward(code, phi, v, sizes, poff, X, buf, offs, roffs, n, hv, T):
+def r_backward(code, phi, v, sizes, param_off, X, buf, offs, roffs, n, hv, scratch):
     """H v from R{delta_L} (already in the R-set's D_L) back to layer 1, eq. (2.3).
 
     R{dL/dW_l} = R{a_{l-1}}^T delta_l + a_{l-1}^T R{delta_l},  R{dL/db_l} = 1^T R{delta_l},
     R{e_{l-1}} = R{delta_l} W_l^T + delta_l V_l^T,
     R{delta_{l-1}} = sigma''(z_{l-1}) R{z_{l-1}} e_{l-1} + sigma'(z_{l-1}) R{e_{l-1}}.
-    Writes the (P,) result into ``hv``; ``T``: scratch of n max(d_l). The R-set must be paired
+    Writes the (P,) result into ``hv``; ``scratch``: of n max(d_l). The R-set must be paired
     with the set (see workspace.layout): R{dL/dW_l} is then the single product
     [R{a_{l-1}}; a_{l-1}]^T [delta_l; R{delta_l}] (R{a_0} = 0 leaves X^T R{delta_1} at layer 1).
     """
     L = sizes.size - 1
     for l in range(L - 1, -1, -1):
         d_in, d = sizes[l], sizes[l + 1]
-        D = view2(buf, offs[KD, l], n, d)
-        RD = view2(buf, roffs[KD, l], n, d)
-        hW = weight(hv, sizes, poff, l)
-        col_sum(RD, bias(hv, sizes, poff, l))
+        D = view2(buf, offs[DELTA, l], n, d)
+        RD = view2(buf, roffs[DELTA, l], n, d)
+        hW = weight(hv, sizes, param_off, l)
+        col_sum(RD, bias(hv, sizes, param_off, l))
         if l == 0:
             matmul(X.T, RD, hW)
             continue
-        matmul(view2(buf, roffs[KA, l - 1], 2 * n, d_in).T, view2(buf, offs[KD, l], 2 * n, d), hW)
-        Re = view2(buf, roffs[KE, l - 1], n, d_in)
-        matmul(RD, weight(phi, sizes, poff, l).T, Re)
-        tmp = view2(T, 0, n, d_in)
-        matmul(D, weight(v, sizes, poff, l).T, tmp)
-        A = view2(buf, offs[KA, l - 1], n, d_in)
-        S = view2(buf, offs[KS, l - 1], n, d_in)
-        E = view2(buf, offs[KE, l - 1], n, d_in)
-        Rz = view2(buf, roffs[KS, l - 1], n, d_in)
-        RDp = view2(buf, roffs[KD, l - 1], n, d_in)
+        matmul(view2(buf, roffs[ACT, l - 1], 2 * n, d_in).T, view2(buf, offs[DELTA, l], 2 * n, d), hW)
+        Re = view2(buf, roffs[ERR, l - 1], n, d_in)
+        matmul(RD, weight(phi, sizes, param_off, l).T, Re)
+        tmp = view2(scratch, 0, n, d_in)
+        matmul(D, weight(v, sizes, param_off, l).T, tmp)
+        A = view2(buf, offs[ACT, l - 1], n, d_in)
+        S = view2(buf, offs[DACT, l - 1], n, d_in)
+        E = view2(buf, offs[ERR, l - 1], n, d_in)
+        Rz = view2(buf, roffs[DACT, l - 1], n, d_in)
+        RDp = view2(buf, roffs[DELTA, l - 1], n, d_in)
         for i in range(n):
             for j in range(d_in):
                 Re[i, j] += tmp[i, j]

@@ -26,10 +26,10 @@ from . import layers as _layers
 from . import losses as _losses
 from . import views as _views
 from . import workspace as _workspace
-from .layers import KA, KD, KS, backward, forward, r_backward, r_forward
+from .layers import ACT, DELTA, DACT, backward, forward, r_backward, r_forward
 from .losses import MSE, hvp, value, value_and_grad
 from .views import unowned, view1, view2
-from .workspace import GS, HV, TRAJ, XB, YB, T
+from .workspace import GRAD, HVP_OUT, ITERATES, SCRATCH, X_BATCH, Y_BATCH
 
 OK, BAD_INPUT, DIVERGED = 0, 1, 2
 
@@ -63,73 +63,75 @@ def _task_ok(loss, X, yf, yi, c):
 
 
 @njit
-def _step(act, loss, phi, sizes, poff, X, yf, yi, buf, offs, n, g):
+def _step(act, loss, phi, sizes, param_off, X, yf, yi, buf, offs, n, g):
     """One forward and backward pass at ``phi`` on n rows: returns L, writes grad L into ``g``."""
     L = sizes.size - 1
-    forward(act, phi, sizes, poff, X, buf, offs, n)
-    Y = view2(buf, offs[KA, L - 1], n, sizes[L])
-    val = value_and_grad(loss, Y, yf, yi, view2(buf, offs[KD, L - 1], n, sizes[L]))
-    backward(phi, sizes, poff, X, buf, offs, n, g)
+    forward(act, phi, sizes, param_off, X, buf, offs, n)
+    Y = view2(buf, offs[ACT, L - 1], n, sizes[L])
+    val = value_and_grad(loss, Y, yf, yi, view2(buf, offs[DELTA, L - 1], n, sizes[L]))
+    backward(phi, sizes, param_off, X, buf, offs, n, g)
     return val
 
 
 @njit
 def _sgd(cur, alpha, g, nxt):
-    """nxt = cur - alpha g: phi_{i+1} = phi_i - alpha grad L_A(phi_i), eq. (3.1)."""
-    for j in range(cur.size):
-        nxt[j] = cur[j] - alpha * g[j]
-
-
-@njit
-def _sgd_checked(cur, alpha, g, nxt):
-    """:func:`_sgd`, returning how many entries of g are not finite (x - x is 0 exactly when x is
-    finite). The check costs ~130 ns per 1761 entries; Reptile, like its reference, goes without."""
+    """nxt = cur - alpha g (phi_{i+1} = phi_i - alpha grad L_A(phi_i), eq. (3.1)); returns how many
+    entries of nxt are not finite (x - x is 0 exactly when x is finite; a non-finite g makes nxt so).
+    The count costs ~130 ns per 1761 entries."""
     bad = 0
     for j in range(cur.size):
         nxt[j] = cur[j] - alpha * g[j]
-        bad += (g[j] - g[j]) != 0.0
+        bad += (nxt[j] - nxt[j]) != 0.0
     return bad
 
 
 @njit
-def _maml_task(act, loss, sizes, poff, phi, X, yf, yi, Xq, yqf, yqi, alpha, k, store, buf, off, xoff, v, st):
-    """One task: inner loop (sets 0..k-1 kept when ``store``), query gradient into ``v``, and,
-    when ``store`` (exact MAML), v <- (I - alpha H_i) v for i = k-1..0. Returns the query loss."""
+def _maml_task(
+    act, loss, sizes, param_off, phi, X, yf, yi, Xq, yqf, yqi, alpha, k, exact, buf, off, extra_off, v, st
+):
+    """One task: inner loop (sets 0..k-1 kept when ``exact``: each
+    iterate is needed again for its Hessian), query gradient into ``v``, and,
+    when ``exact`` (exact MAML), v <- (I - alpha H_i) v for i = k-1..0. Returns the query loss."""
     P, n, nq, L = phi.size, X.shape[0], Xq.shape[0], sizes.size - 1
-    ntraj = k if store else 2
-    traj = view2(buf, xoff[TRAJ], max(ntraj, 1), P)
-    gs = view1(buf, xoff[GS], P)
+    ntraj = k if exact else 2
+    traj = view2(buf, extra_off[ITERATES], max(ntraj, 1), P)
+    gs = view1(buf, extra_off[GRAD], P)
     cur = phi
     for s in range(k):
-        offs = off[s] if store else off[0]
-        val = _step(act, loss, cur, sizes, poff, X, yf, yi, buf, offs, n, gs)
-        nxt = traj[s] if store else traj[s % 2]
-        if _sgd_checked(cur, alpha, gs, nxt) > 0 or not np.isfinite(val):
+        offs = off[s] if exact else off[0]
+        val = _step(act, loss, cur, sizes, param_off, X, yf, yi, buf, offs, n, gs)
+        nxt = traj[s] if exact else traj[s % 2]
+        if _sgd(cur, alpha, gs, nxt) > 0 or not np.isfinite(val):
             st[0], st[1] = DIVERGED, s
             return val
         cur = nxt
-    qset = k if store else 1
-    val = _step(act, loss, cur, sizes, poff, Xq, yqf, yqi, buf, off[qset], nq, v)
-    if not store:
+    qset = k if exact else 1
+    val = _step(act, loss, cur, sizes, param_off, Xq, yqf, yqi, buf, off[qset], nq, v)
+    if not exact:
         return val
-    hv, T_ = view1(buf, xoff[HV], P), view1(buf, xoff[T], xoff[XB] - xoff[T])
+    hv = view1(buf, extra_off[HVP_OUT], P)
+    scratch = view1(buf, extra_off[SCRATCH], extra_off[X_BATCH] - extra_off[SCRATCH])
     for s in range(k - 1, -1, -1):
         ph, roffs = (phi if s == 0 else traj[s - 1]), off[k + 1 + s]
-        r_forward(ph, v, sizes, poff, X, buf, off[s], roffs, n, T_)
-        Y, Rz = view2(buf, off[s][KA, L - 1], n, sizes[L]), view2(buf, roffs[KS, L - 1], n, sizes[L])
-        hvp(loss, Y, Rz, view2(buf, roffs[KD, L - 1], n, sizes[L]))
-        r_backward(act, ph, v, sizes, poff, X, buf, off[s], roffs, n, hv, T_)
+        r_forward(ph, v, sizes, param_off, X, buf, off[s], roffs, n, scratch)
+        Y, Rz = view2(buf, off[s][ACT, L - 1], n, sizes[L]), view2(buf, roffs[DACT, L - 1], n, sizes[L])
+        hvp(loss, Y, Rz, view2(buf, roffs[DELTA, L - 1], n, sizes[L]))
+        r_backward(act, ph, v, sizes, param_off, X, buf, off[s], roffs, n, hv, scratch)
         for j in range(P):
             v[j] -= alpha * hv[j]
     return val
 
 
 @njit
-def _gather(loss, X, yf, yi, rows_idx, sizes, buf, ibuf, xoff):
-    """Copy the support rows ``rows_idx`` (a mini-batch) into the XB / YB / ibuf scratch;
+def _gather(loss, X, yf, yi, rows_idx, sizes, buf, ibuf, extra_off):
+    """Copy the support rows ``rows_idx`` (a mini-batch) into the X_BATCH / Y_BATCH / ibuf scratch;
     returns ``(x, y_float, y_int, m)``, the mini-batch and its size."""
     m, L = rows_idx.size, sizes.size - 1
-    x_, yf_, yi_ = view2(buf, xoff[XB], m, sizes[0]), view2(buf, xoff[YB], m, sizes[L]), view1(ibuf, 0, m)
+    x_, yf_, yi_ = (
+        view2(buf, extra_off[X_BATCH], m, sizes[0]),
+        view2(buf, extra_off[Y_BATCH], m, sizes[L]),
+        view1(ibuf, 0, m),
+    )
     for r in range(m):
         src = rows_idx[r]
         for j in range(sizes[0]):
@@ -143,26 +145,30 @@ def _gather(loss, X, yf, yi, rows_idx, sizes, buf, ibuf, xoff):
 
 
 @njit
-def _reptile_task(act, loss, sizes, poff, phi, X, yf, yi, alpha, k, idx, use_idx, buf, ibuf, off, xoff, d):
+def _reptile_task(act, loss, sizes, param_off, phi, X, yf, yi, alpha, k, idx, use_idx, buf, ibuf, off, extra_off, d,
+                  st):  # fmt: skip
     """One task: k SGD steps on the support set (rows ``idx[j]`` at step j when ``use_idx``);
-    writes phi~ - phi into ``d`` and returns the support loss at phi (eq. (4.1))."""
+    writes phi~ - phi into ``d`` and returns the support loss at phi (eq. (4.1)). A step that leaves
+    non-finite parameters sets ``st`` to (DIVERGED, step), as the reference raises there."""
     P, n, L = phi.size, X.shape[0], sizes.size - 1
-    traj = view2(buf, xoff[TRAJ], 2, P)
-    gs = view1(buf, xoff[GS], P)
+    traj = view2(buf, extra_off[ITERATES], 2, P)
+    gs = view1(buf, extra_off[GRAD], P)
     offs = off[0]
     val = np.nan
     if k == 0 or use_idx:
-        forward(act, phi, sizes, poff, X, buf, offs, n)
-        val = value(loss, view2(buf, offs[KA, L - 1], n, sizes[L]), yf, yi)
+        forward(act, phi, sizes, param_off, X, buf, offs, n)
+        val = value(loss, view2(buf, offs[ACT, L - 1], n, sizes[L]), yf, yi)
     cur = phi
     for s in range(k):
         x_, yf_, yi_, rows = X, yf, yi, n
         if use_idx:
-            x_, yf_, yi_, rows = _gather(loss, X, yf, yi, idx[s], sizes, buf, ibuf, xoff)
-        step_val = _step(act, loss, cur, sizes, poff, x_, yf_, yi_, buf, offs, rows, gs)
+            x_, yf_, yi_, rows = _gather(loss, X, yf, yi, idx[s], sizes, buf, ibuf, extra_off)
+        step_val = _step(act, loss, cur, sizes, param_off, x_, yf_, yi_, buf, offs, rows, gs)
         if s == 0 and not use_idx:
             val = step_val  # the first step's forward pass is the loss at phi
-        _sgd(cur, alpha, gs, traj[s % 2])
+        if _sgd(cur, alpha, gs, traj[s % 2]) > 0:
+            st[0], st[1] = DIVERGED, s
+            return val
         cur = traj[s % 2]
     for j in range(P):
         d[j] = cur[j] - phi[j]
@@ -207,9 +213,9 @@ def _source_digest(*more_modules):
 
 def _make_kernels(digest):
     @njit(cache=True, parallel=True)
-    def maml_kernel(act, loss, sizes, phi, xs, ysf, ysi, xq, yqf, yqi, alpha, k, store,
-                    buf, off, xoff, poff, G, values, status, out):  # fmt: skip
-        """MAML (``store``) or FOMAML over all tasks; returns the mean query loss, out = mean row."""
+    def maml_kernel(act, loss, sizes, phi, xs, ysf, ysi, xq, yqf, yqi, alpha, k, exact,
+                    buf, off, extra_off, param_off, G, values, status, out):  # fmt: skip
+        """Exact MAML (``exact`` true) or first-order MAML over all tasks; returns the mean query loss, out = mean row."""
         if digest == 0:  # never true; ties this build to the helpers' sources (see _source_digest)
             return np.nan
         B, nslots, c = xs.shape[0], buf.shape[0], sizes[sizes.size - 1]
@@ -217,7 +223,7 @@ def _make_kernels(digest):
         # every array below is valid for the whole call: drop reference counting (see views.py)
         sizes, phi, xs, ysf, ysi = unowned(sizes), unowned(phi), unowned(xs), unowned(ysf), unowned(ysi)
         xq, yqf, yqi, buf, off = unowned(xq), unowned(yqf), unowned(yqi), unowned(buf), unowned(off)
-        xoff, poff, G, status = unowned(xoff), unowned(poff), unowned(G), unowned(status)
+        extra_off, param_off, G, status = unowned(extra_off), unowned(param_off), unowned(G), unowned(status)
         for slot in prange(nslots):
             for i in range(slot, B, nslots):
                 status[i, 0], status[i, 1] = OK, 0
@@ -226,21 +232,27 @@ def _make_kernels(digest):
                 if not (phi_ok and _task_ok(loss, xs[i], yf, yi, c) and _task_ok(loss, xq[i], yqf_, yqi_, c)):
                     status[i, 0] = BAD_INPUT
                     continue
-                values[i] = _maml_task(act, loss, sizes, poff, phi, xs[i], yf, yi, xq[i], yqf_, yqi_, alpha,
-                                       k, store, buf[slot], off, xoff, G[i], status[i])  # fmt: skip
+                values[i] = _maml_task(act, loss, sizes, param_off, phi, xs[i], yf, yi, xq[i], yqf_, yqi_, alpha,
+                                       k, exact, buf[slot], off, extra_off, G[i], status[i])  # fmt: skip
         return _mean_rows(G, values, status, out)
 
     @njit(cache=True, parallel=True)
     def reptile_kernel(act, loss, sizes, phi, xs, ysf, ysi, alpha, k, idx, use_idx,
-                       buf, ibuf, off, xoff, poff, G, values, status, out):  # fmt: skip
+                       buf, ibuf, off, extra_off, param_off, G, values, status, out):  # fmt: skip
         """Reptile over all tasks; returns the mean support loss at phi, out = mean(phi~ - phi)."""
         if digest == 0:
             return np.nan
         B, nslots, c = xs.shape[0], buf.shape[0], sizes[sizes.size - 1]
         phi_ok = _count_nonfinite(phi) == 0
         sizes, phi, xs, ysf, ysi = unowned(sizes), unowned(phi), unowned(xs), unowned(ysf), unowned(ysi)
-        idx, buf, ibuf, off, xoff = unowned(idx), unowned(buf), unowned(ibuf), unowned(off), unowned(xoff)
-        poff, G, status = unowned(poff), unowned(G), unowned(status)
+        idx, buf, ibuf, off, extra_off = (
+            unowned(idx),
+            unowned(buf),
+            unowned(ibuf),
+            unowned(off),
+            unowned(extra_off),
+        )
+        param_off, G, status = unowned(param_off), unowned(G), unowned(status)
         for slot in prange(nslots):
             for i in range(slot, B, nslots):
                 status[i, 0], status[i, 1] = OK, 0
@@ -249,9 +261,9 @@ def _make_kernels(digest):
                 if not (phi_ok and _task_ok(loss, xs[i], yf, yi, c)):
                     status[i, 0] = BAD_INPUT
                     continue
-                values[i] = _reptile_task(act, loss, sizes, poff, phi, xs[i], yf, yi, alpha, k,
-                                          idx[i if use_idx else 0], use_idx, buf[slot], ibuf[slot], off, xoff,
-                                          G[i])  # fmt: skip
+                values[i] = _reptile_task(act, loss, sizes, param_off, phi, xs[i], yf, yi, alpha, k,
+                                          idx[i if use_idx else 0], use_idx, buf[slot], ibuf[slot], off, extra_off,
+                                          G[i], status[i])  # fmt: skip
         return _mean_rows(G, values, status, out)
 
     return maml_kernel, reptile_kernel

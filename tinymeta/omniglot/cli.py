@@ -92,7 +92,7 @@ def config_from_args(args, error) -> JobConfig:
     if args.shots + args.query_shots > 20:
         error(f"--shots + --query-shots must be <= 20 drawings; got {args.shots} + {args.query_shots}")
     if args.backend is None:
-        from ..batch import default_backend
+        from ..backends import default_backend
 
         args.backend = default_backend()
     return JobConfig(algo=args.algo, ways=args.ways, shots=args.shots, iterations=args.iterations,

@@ -34,7 +34,9 @@ import numpy as np
 
 from .. import validate
 from ..atomic import write_text_atomic
-from ..batch import TaskBatch, batch_functions, inner_batch_indices
+from ..backends import batch_functions
+from ..reptile import inner_batch_indices
+from ..tasks import TaskBatch
 from ..inner import DivergenceError, adapt_trajectory
 from ..mlp import MLP
 from ..optim import Adam, linear_schedule

@@ -22,7 +22,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .. import validate
-from ..batch import TaskBatch
+from ..tasks import TaskBatch
 from ..tasks import Task
 from .data import CharacterSet, to_features
 
@@ -123,7 +123,7 @@ class OmniglotTasks:
     def build(self, idx: TaskIndices) -> Task | TaskBatch:
         """Materialise indices without a leading axis into a :class:`~tinymeta.tasks.Task`
         (x_support (N*K, 784), y_support (N*K,) int64, x_query (N*Q, 784), y_query (N*Q,) int64),
-        or with a leading axis of B tasks into a :class:`~tinymeta.batch.TaskBatch` of the same
+        or with a leading axis of B tasks into a :class:`~tinymeta.tasks.TaskBatch` of the same
         arrays stacked: xs (B, N*K, 784), ys (B, N*K), xq (B, N*Q, 784), yq (B, N*Q)."""
         n, k = self.ways, self.shots
         lead = idx.classes.shape[:-1]
@@ -153,7 +153,7 @@ class OmniglotTasks:
         return TaskIndices(*(np.stack(parts) for parts in zip(*draws, strict=True)))
 
     def sample_batch(self, rng: np.random.Generator, meta_batch: int) -> TaskBatch:
-        """``meta_batch`` tasks stacked in a :class:`~tinymeta.batch.TaskBatch`: xs (B, N*K, 784),
+        """``meta_batch`` tasks stacked in a :class:`~tinymeta.tasks.TaskBatch`: xs (B, N*K, 784),
         ys (B, N*K) int64, xq (B, N*Q, 784), yq (B, N*Q) int64. Task b (``batch.task(b)``) equals the
         b-th of B successive :meth:`sample` calls on the same generator."""
         validate.count("meta_batch", meta_batch, 1)
@@ -184,7 +184,7 @@ class EvaluationTasks(Sequence):
         return self.sampler.build(TaskIndices(*(a[range(len(self))[i]] for a in self.indices)))
 
     def batches(self, size: int):
-        """Yield :class:`~tinymeta.batch.TaskBatch` es of up to ``size`` consecutive tasks (the last may be
+        """Yield :class:`~tinymeta.tasks.TaskBatch` es of up to ``size`` consecutive tasks (the last may be
         shorter)."""
         validate.count("size", size, 1)
         for start in range(0, len(self), size):
