@@ -80,8 +80,8 @@ def make_step(algo, k, backend, seed=0):
     """(step(it) -> None, state): one whole meta-iteration per call, as in the module docstring."""
     from tinymeta import MLP, Sine
     from tinymeta.backends import batch_functions
-from tinymeta.tasks import TaskBatch
     from tinymeta.optim import Adam, linear_schedule
+    from tinymeta.tasks import TaskBatch
 
     net, family, rng = MLP(SIZES, "relu"), Sine(K, KQ), np.random.default_rng(seed + 1)
     fn, adam = batch_functions(backend)[algo], Adam(1e-3)

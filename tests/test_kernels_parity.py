@@ -15,11 +15,11 @@ import pytest
 
 from tinymeta import MLP, Sine, kernels
 from tinymeta.batch import fomaml_batch, maml_batch, reptile_batch
-from tinymeta.reptile import inner_batch_indices
-from tinymeta.tasks import TaskBatch
 from tinymeta.inner import DivergenceError
 from tinymeta.kernels import layers, workspace
 from tinymeta.kernels import losses as klosses
+from tinymeta.reptile import inner_batch_indices
+from tinymeta.tasks import TaskBatch
 
 RTOL = 1e-12
 ACTIVATIONS = ("tanh", "relu", "sigmoid", "softplus", "identity")

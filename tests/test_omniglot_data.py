@@ -13,7 +13,6 @@ import numpy as np
 import pytest
 
 from tinymeta.atomic import write_npz_atomic
-from tinymeta.tasks import TaskBatch
 from tinymeta.omniglot import (
     CharacterSet,
     OmniglotCorruptError,
@@ -28,7 +27,7 @@ from tinymeta.omniglot import (
     split_characters,
     to_features,
 )
-from tinymeta.tasks import Task
+from tinymeta.tasks import Task, TaskBatch
 
 pytestmark = pytest.mark.fast
 

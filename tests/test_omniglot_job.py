@@ -16,10 +16,10 @@ import pytest
 
 from tinymeta import MLP, fomaml_grad, gradcheck, maml_grad, meta_objective
 from tinymeta.backends import batch_functions
-from tinymeta.tasks import TaskBatch
 from tinymeta.omniglot import CharacterSet, OmniglotTasks, load_split
 from tinymeta.omniglot.cli import main
 from tinymeta.omniglot.job import JobConfig, evaluate_accuracy, he_init, mean_ci95, train
+from tinymeta.tasks import TaskBatch
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "omniglot"
 LOSS = "cross_entropy"

@@ -18,9 +18,9 @@ from test_kernels_parity import ACTIVATIONS, LOSSES, _corruptions, assert_close,
 from tinymeta import Adam, kernels, reptile_step_adam
 from tinymeta.backends import batch_functions
 from tinymeta.batch import reptile_adam_batch, reptile_batch
+from tinymeta.inner import DivergenceError
 from tinymeta.reptile import inner_batch_indices
 from tinymeta.tasks import TaskBatch
-from tinymeta.inner import DivergenceError
 
 pytestmark = pytest.mark.fast
 ATOL = 1e-14

@@ -26,9 +26,11 @@ from .train_config import TrainConfig
 __version__ = "0.1.0"
 
 __all__ = [
-    "MLP", "Task", "TaskBatch", "Sine", "backends", "gradcheck", "tasks", "adapt", "adapt_trajectory", "DivergenceError",
+    "MLP", "Task", "TaskBatch", "Sine", "backends", "gradcheck", "tasks", "adapt", "adapt_trajectory",
+    "DivergenceError",
     "maml_grad", "maml_value_and_grad", "fomaml_grad", "fomaml_value_and_grad", "meta_objective",
-    "dropped_term", "reptile_step", "reptile_step_adam", "reptile_adapt", "SGD", "Adam", "linear_schedule",
+    "dropped_term", "reptile_step", "reptile_step_adam", "reptile_adapt", "SGD", "Adam",
+    "linear_schedule",
     "__version__",
     "meta_train", "TrainResult", "TrainConfig", "evaluate", "EvalResult", "save_checkpoint",
     "load_checkpoint", "Checkpoint", "CheckpointError", "plots", "taylor",

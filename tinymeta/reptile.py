@@ -57,7 +57,7 @@ def inner_batch_indices(rng, num_tasks, n, batch_size, k):
 
 
 def reptile_divergence(task, step, lr):
-    """The error raised when task ``task``'s inner step ``step`` left non-finite parameters (both backends)."""
+    """The error when task ``task``'s inner step ``step`` left non-finite parameters (both backends)."""
     return DivergenceError(
         f"Reptile inner step {step} of task {task}: the parameters became non-finite; "
         f"the inner step size {lr} is too large, try a smaller alpha"

@@ -26,13 +26,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from .backends import batch_functions
-from .reptile import inner_batch_indices
-from .tasks import TaskBatch
 from .checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from .evaluation import evaluate
 from .inner import DivergenceError
 from .optim import linear_schedule
-from .tasks import check_task, iter_tasks
+from .reptile import inner_batch_indices
+from .tasks import TaskBatch, check_task, iter_tasks
 from .train_config import TrainConfig, check_resumable, make_config, optimizer_from_dict
 
 

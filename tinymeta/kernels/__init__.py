@@ -5,21 +5,22 @@ same results (held equal to rtol 1e-12 by tests/test_kernels_parity.py and
 tests/test_reptile_adam_batch.py), same errors. :func:`tinymeta.backends.batch_functions`
 chooses between the two.
 
-=====================================================  ==============================================
-NumPy reference (readable, what the tutorials teach)   Numba twin (one compiled call)
-=====================================================  ==============================================
-:func:`tinymeta.batch.maml_batch`                      :func:`maml_batch` -> ``meta.maml_kernel`` (exact)
-:func:`tinymeta.batch.fomaml_batch`                    :func:`fomaml_batch` -> ``meta.maml_kernel``
-:func:`tinymeta.batch.reptile_batch`                   :func:`reptile_batch` -> ``meta.reptile_kernel``
-:func:`tinymeta.batch.reptile_adam_batch`              :func:`reptile_adam_batch` -> ``adam.reptile_adam_kernel``
+=====================================================  ===============================================
+NumPy reference (readable, what the tutorials teach)   Numba twin
+=====================================================  ===============================================
+:func:`tinymeta.batch.maml_batch`                      :func:`maml_batch`: ``meta.maml_kernel``, exact
+:func:`tinymeta.batch.fomaml_batch`                    :func:`fomaml_batch`: ``meta.maml_kernel``
+:func:`tinymeta.batch.reptile_batch`                   :func:`reptile_batch`: ``meta.reptile_kernel``
+:func:`tinymeta.batch.reptile_adam_batch`              :func:`reptile_adam_batch`: ``adam`` module
 :meth:`tinymeta.MLP.forward` (eq. (1.1))               ``layers.forward``
-:meth:`tinymeta.MLP.loss_and_grad` (eq. (1.2))         ``layers.backward`` after ``losses.value_and_grad``
-:meth:`tinymeta.MLP.hvp` (eq. (2.3))                   ``layers.r_forward``, ``losses.hvp``, ``layers.r_backward``
-:func:`tinymeta.inner.adapt_trajectory` (eq. (3.1))    ``meta._step`` + ``meta._sgd``, in ``meta._maml_task``
+:meth:`tinymeta.MLP.loss_and_grad` (eq. (1.2))         ``losses.value_and_grad``, ``layers.backward``
+:meth:`tinymeta.MLP.hvp` (eq. (2.3))                   ``layers.r_forward``, ``losses.hvp``,
+                                                       ``layers.r_backward``
+:func:`tinymeta.inner.adapt_trajectory` (eq. (3.1))    ``meta._step`` and ``meta._sgd``
 :func:`tinymeta.maml.maml_value_and_grad` (eq. (3.3))  ``meta._maml_task``
-:func:`tinymeta.reptile.reptile_adapt` (eq. (4.1))     ``meta._reptile_task``; Adam: ``adam._adam``
+:func:`tinymeta.reptile.reptile_adapt` (eq. (4.1))     ``meta._reptile_task``; with Adam ``adam._adam``
 :meth:`tinymeta.Adam.update`                           ``adam._adam``
-=====================================================  ==============================================
+=====================================================  ===============================================
 
 * :mod:`.layers`: forward, backward and R-operator of a dense stack, activations by int code;
 * :mod:`.losses`: mse and cross-entropy value, gradient and output-space HVP;
@@ -146,7 +147,8 @@ def maml_batch(net, phi, batch, alpha, k, loss="mse"):
 
 
 def fomaml_batch(net, phi, batch, alpha, k, loss="mse"):
-    """Mean over the B tasks of (F_i(phi), g_FOMAML,i), eq. (3.4); twin of :func:`tinymeta.batch.fomaml_batch`.
+    """Mean over the B tasks of (F_i(phi), g_FOMAML,i), eq. (3.4); twin of
+    :func:`tinymeta.batch.fomaml_batch`.
 
     Same parameters, returns and errors as :func:`maml_batch`; no Hessian-vector product is formed.
     """

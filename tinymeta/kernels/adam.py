@@ -45,14 +45,8 @@ def _make_kernel(digest):
             return np.nan
         B, n, c, P, L = xs.shape[0], xs.shape[1], sizes[sizes.size - 1], phi.size, sizes.size - 1
         sizes, phi, xs, ysf, ysi = unowned(sizes), unowned(phi), unowned(xs), unowned(ysf), unowned(ysi)
-        idx, buf, ibuf, off, extra_off = (
-            unowned(idx),
-            unowned(buf),
-            unowned(ibuf),
-            unowned(off),
-            unowned(extra_off),
-        )
-        param_off = unowned(param_off)
+        idx, buf, ibuf, off = unowned(idx), unowned(buf), unowned(ibuf), unowned(off)
+        extra_off, param_off = unowned(extra_off), unowned(param_off)
         status[:, 0], status[:, 1] = OK, 0
         cur, gs, offs = view1(buf, extra_off[ITERATES], P), view1(buf, extra_off[GRAD], P), off[0]
         phi_ok = _count_nonfinite(phi) == 0

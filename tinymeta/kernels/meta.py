@@ -26,7 +26,7 @@ from . import layers as _layers
 from . import losses as _losses
 from . import views as _views
 from . import workspace as _workspace
-from .layers import ACT, DELTA, DACT, backward, forward, r_backward, r_forward
+from .layers import ACT, DACT, DELTA, backward, forward, r_backward, r_forward
 from .losses import MSE, hvp, value, value_and_grad
 from .views import unowned, view1, view2
 from .workspace import GRAD, HVP_OUT, ITERATES, SCRATCH, X_BATCH, Y_BATCH
@@ -145,8 +145,8 @@ def _gather(loss, X, yf, yi, rows_idx, sizes, buf, ibuf, extra_off):
 
 
 @njit
-def _reptile_task(act, loss, sizes, param_off, phi, X, yf, yi, alpha, k, idx, use_idx, buf, ibuf, off, extra_off, d,
-                  st):  # fmt: skip
+def _reptile_task(act, loss, sizes, param_off, phi, X, yf, yi, alpha, k, idx, use_idx, buf, ibuf, off,
+                  extra_off, d, st):  # fmt: skip
     """One task: k SGD steps on the support set (rows ``idx[j]`` at step j when ``use_idx``);
     writes phi~ - phi into ``d`` and returns the support loss at phi (eq. (4.1)). A step that leaves
     non-finite parameters sets ``st`` to (DIVERGED, step), as the reference raises there."""
@@ -176,19 +176,19 @@ def _reptile_task(act, loss, sizes, param_off, phi, X, yf, yi, alpha, k, idx, us
 
 
 @njit
-def _mean_rows(G, values, status, out):
-    """out = (1/B) sum_i G[i], summed in task order (as ``np.mean(rows, axis=0)``); mean of values.
+def _mean_rows(rows, values, status, out):
+    """out = (1/B) sum_i rows[i], summed in task order (as ``np.mean(rows, axis=0)``); mean of values.
 
     The mean is NaN if any task reported a problem (the wrappers then read ``status``).
     """
-    B = G.shape[0]
+    B = rows.shape[0]
     for i in range(B):
         if status[i, 0] != OK:
             return np.nan
-    out[:] = G[0]
+    out[:] = rows[0]
     for i in range(1, B):
         for j in range(out.size):
-            out[j] += G[i, j]
+            out[j] += rows[i, j]
     total = values[0]
     for i in range(1, B):
         total += values[i]
@@ -214,16 +214,19 @@ def _source_digest(*more_modules):
 def _make_kernels(digest):
     @njit(cache=True, parallel=True)
     def maml_kernel(act, loss, sizes, phi, xs, ysf, ysi, xq, yqf, yqi, alpha, k, exact,
-                    buf, off, extra_off, param_off, G, values, status, out):  # fmt: skip
-        """Exact MAML (``exact`` true) or first-order MAML over all tasks; returns the mean query loss, out = mean row."""
+                    buf, set_off, extra_off, param_off, task_rows, values, status, out):  # fmt: skip
+        """Exact MAML (``exact`` true) or first-order MAML over all tasks.
+
+        Returns the mean query loss; ``out`` = the mean of the rows g_i of ``task_rows``."""
         if digest == 0:  # never true; ties this build to the helpers' sources (see _source_digest)
             return np.nan
         B, nslots, c = xs.shape[0], buf.shape[0], sizes[sizes.size - 1]
         phi_ok = _count_nonfinite(phi) == 0
         # every array below is valid for the whole call: drop reference counting (see views.py)
         sizes, phi, xs, ysf, ysi = unowned(sizes), unowned(phi), unowned(xs), unowned(ysf), unowned(ysi)
-        xq, yqf, yqi, buf, off = unowned(xq), unowned(yqf), unowned(yqi), unowned(buf), unowned(off)
-        extra_off, param_off, G, status = unowned(extra_off), unowned(param_off), unowned(G), unowned(status)
+        xq, yqf, yqi, buf, set_off = unowned(xq), unowned(yqf), unowned(yqi), unowned(buf), unowned(set_off)
+        extra_off, param_off, task_rows = unowned(extra_off), unowned(param_off), unowned(task_rows)
+        status = unowned(status)
         for slot in prange(nslots):
             for i in range(slot, B, nslots):
                 status[i, 0], status[i, 1] = OK, 0
@@ -232,27 +235,23 @@ def _make_kernels(digest):
                 if not (phi_ok and _task_ok(loss, xs[i], yf, yi, c) and _task_ok(loss, xq[i], yqf_, yqi_, c)):
                     status[i, 0] = BAD_INPUT
                     continue
-                values[i] = _maml_task(act, loss, sizes, param_off, phi, xs[i], yf, yi, xq[i], yqf_, yqi_, alpha,
-                                       k, exact, buf[slot], off, extra_off, G[i], status[i])  # fmt: skip
-        return _mean_rows(G, values, status, out)
+                values[i] = _maml_task(act, loss, sizes, param_off, phi, xs[i], yf, yi, xq[i], yqf_, yqi_,
+                                       alpha, k, exact, buf[slot], set_off, extra_off, task_rows[i],
+                                       status[i])  # fmt: skip
+        return _mean_rows(task_rows, values, status, out)
 
     @njit(cache=True, parallel=True)
     def reptile_kernel(act, loss, sizes, phi, xs, ysf, ysi, alpha, k, idx, use_idx,
-                       buf, ibuf, off, extra_off, param_off, G, values, status, out):  # fmt: skip
-        """Reptile over all tasks; returns the mean support loss at phi, out = mean(phi~ - phi)."""
+                       buf, ibuf, set_off, extra_off, param_off, task_rows, values, status, out):  # fmt: skip
+        """Reptile over all tasks; returns the mean support loss at phi, ``out`` = mean(phi~ - phi)."""
         if digest == 0:
             return np.nan
         B, nslots, c = xs.shape[0], buf.shape[0], sizes[sizes.size - 1]
         phi_ok = _count_nonfinite(phi) == 0
         sizes, phi, xs, ysf, ysi = unowned(sizes), unowned(phi), unowned(xs), unowned(ysf), unowned(ysi)
-        idx, buf, ibuf, off, extra_off = (
-            unowned(idx),
-            unowned(buf),
-            unowned(ibuf),
-            unowned(off),
-            unowned(extra_off),
-        )
-        param_off, G, status = unowned(param_off), unowned(G), unowned(status)
+        idx, buf, ibuf, set_off = unowned(idx), unowned(buf), unowned(ibuf), unowned(set_off)
+        extra_off, param_off, task_rows = unowned(extra_off), unowned(param_off), unowned(task_rows)
+        status = unowned(status)
         for slot in prange(nslots):
             for i in range(slot, B, nslots):
                 status[i, 0], status[i, 1] = OK, 0
@@ -262,9 +261,9 @@ def _make_kernels(digest):
                     status[i, 0] = BAD_INPUT
                     continue
                 values[i] = _reptile_task(act, loss, sizes, param_off, phi, xs[i], yf, yi, alpha, k,
-                                          idx[i if use_idx else 0], use_idx, buf[slot], ibuf[slot], off, extra_off,
-                                          G[i], status[i])  # fmt: skip
-        return _mean_rows(G, values, status, out)
+                                          idx[i if use_idx else 0], use_idx, buf[slot], ibuf[slot], set_off,
+                                          extra_off, task_rows[i], status[i])  # fmt: skip
+        return _mean_rows(task_rows, values, status, out)
 
     return maml_kernel, reptile_kernel
 

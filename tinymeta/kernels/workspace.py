@@ -16,8 +16,8 @@ Layout of one slot
   R{a}^T delta + a^T R{delta} is one product; R{z_l} and R{e_l} are shared by all R-sets;
 * the named extras of :data:`EXTRAS`: ``extra_off[ITERATES]`` (``ntraj`` x P inner iterates, rows adjacent),
   ``extra_off[GRAD]`` (P, a step's gradient), ``extra_off[HVP_OUT]`` (P, a Hessian-vector product),
-  ``extra_off[SCRATCH]`` (scratch for one (n, d) product), ``extra_off[X_BATCH]`` / ``extra_off[Y_BATCH]`` (a gathered
-  mini-batch of inputs / mse targets).
+  ``extra_off[SCRATCH]`` (scratch for one (n, d) product), ``extra_off[X_BATCH]`` /
+  ``extra_off[Y_BATCH]`` (a gathered mini-batch of inputs / mse targets).
 
 Every buffer starts on a 64-byte boundary.
 """
@@ -30,7 +30,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .layers import ACT, DELTA, ERR, DACT
+from .layers import ACT, DACT, DELTA, ERR
 
 ITERATES, GRAD, HVP_OUT, SCRATCH, X_BATCH, Y_BATCH = range(6)
 EXTRAS = ("ITERATES", "GRAD", "HVP_OUT", "SCRATCH", "X_BATCH", "Y_BATCH")

@@ -35,11 +35,11 @@ import numpy as np
 from .. import validate
 from ..atomic import write_text_atomic
 from ..backends import batch_functions
-from ..reptile import inner_batch_indices
-from ..tasks import TaskBatch
 from ..inner import DivergenceError, adapt_trajectory
 from ..mlp import MLP
 from ..optim import Adam, linear_schedule
+from ..reptile import inner_batch_indices
+from ..tasks import TaskBatch
 from .checkpoint import TrainState
 from .checkpoint import load as load_checkpoint
 from .checkpoint import save as save_checkpoint

@@ -22,8 +22,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .. import validate
-from ..tasks import TaskBatch
-from ..tasks import Task
+from ..tasks import Task, TaskBatch
 from .data import CharacterSet, to_features
 
 ROTATE_MODES = ("random", "classes", "none")
