@@ -23,7 +23,6 @@ import functools
 import hashlib
 import operator
 import os
-import sys
 import zipfile
 from pathlib import Path
 from typing import NamedTuple
@@ -31,6 +30,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .. import validate
+from ..cache import default_cache_dir
 
 ENV_VAR = "TINYMETA_DATA"
 VARIANTS = ("binary", "gray")
@@ -88,18 +88,6 @@ def file_name(variant: str, part: str) -> str:
     validate.one_of("variant", variant, VARIANTS)
     validate.one_of("part", part, tuple(FULL_COUNTS))
     return f"omniglot28_{variant}_{part}.npz"
-
-
-def default_cache_dir() -> Path:
-    """``$XDG_CACHE_HOME/tinymeta`` if set, else the platform cache (``~/.cache/tinymeta`` on Linux,
-    ``~/Library/Caches/tinymeta`` on macOS, ``%LOCALAPPDATA%/tinymeta`` on Windows)."""
-    if os.environ.get("XDG_CACHE_HOME"):
-        return Path(os.environ["XDG_CACHE_HOME"]).expanduser() / "tinymeta"
-    if sys.platform == "win32" and os.environ.get("LOCALAPPDATA"):
-        return Path(os.environ["LOCALAPPDATA"]) / "tinymeta"
-    if sys.platform == "darwin":
-        return Path.home() / "Library" / "Caches" / "tinymeta"
-    return Path.home() / ".cache" / "tinymeta"
 
 
 def candidate_dirs(data_dir=None) -> list[tuple[Path, str]]:
