@@ -135,8 +135,64 @@ def test_truncated_archive_is_a_clear_error_not_a_numpy_traceback(fake_dir):
 def test_checksum_verification_rejects_other_bytes(fake_dir):
     with pytest.raises(OmniglotCorruptError, match="sha256"):
         load_omniglot(fake_dir, expect_full=False, verify="file")
-    with pytest.raises(OmniglotCorruptError, match="images sha256"):
+    with pytest.raises(OmniglotCorruptError, match="no content hash is known"):
         load_omniglot(fake_dir, expect_full=False, verify="content")
+    load_omniglot(fake_dir, expect_full=False)  # "auto": an unknown subset is not hashed
+
+
+def test_the_bundled_sample_loads_and_is_what_its_readme_says():
+    from tinymeta.omniglot import SAMPLE_DIR, load_sample
+
+    train, test = load_sample()
+    assert train.images.shape == (200, 20, 28, 28) and test.images.shape == (100, 20, 28, 28)
+    assert train.char_id.max() <= 964 < test.char_id.min()  # background trains, evaluation tests
+    assert "Copyright (c) 2015 Brenden Lake" in (SAMPLE_DIR / "LICENSE").read_text()
+    tasks = OmniglotTasks(test, ways=5, shots=1, query_shots=15).sample(np.random.default_rng(0))
+    assert tasks.x_support.shape == (5, 784) and tasks.x_query.shape == (75, 784)
+
+
+def test_altered_data_is_refused_naming_the_file(tmp_path):
+    """One pixel changed in a copy of the sample: the content hash refuses it (the full set likewise)."""
+    from tinymeta.omniglot import SAMPLE_DIR
+
+    d = tmp_path / "sample"
+    d.mkdir()
+    for name in ("omniglot28_binary_background.npz", "omniglot28_binary_evaluation.npz"):
+        (d / name).write_bytes((SAMPLE_DIR / name).read_bytes())
+    with np.load(d / "omniglot28_binary_background.npz") as z:
+        arrays = {k: z[k] for k in z.files}
+    arrays["images"][3, 4, 10, 10] = 255 - arrays["images"][3, 4, 10, 10]
+    write_npz_atomic(d / "omniglot28_binary_background.npz", arrays)
+    load_omniglot(d, expect_full=False)  # a copy elsewhere is just a subset: not hashed ...
+    import tinymeta.omniglot.data as data
+
+    real = data.SAMPLE_DIR
+    try:  # ... but where the sample is expected, the altered copy is refused
+        data.SAMPLE_DIR = d.resolve()
+        with pytest.raises(OmniglotCorruptError, match="altered or is not Omniglot") as err:
+            load_omniglot(d, expect_full=False)
+    finally:
+        data.SAMPLE_DIR = real
+    assert "omniglot28_binary_background.npz" in str(err.value)
+
+
+def test_fake_full_size_data_is_refused(tmp_path, rng):
+    """Random images of the full set's shapes and ids pass every structural check, not the content hash."""
+    bg, ev = fake_arrays(rng, 964, alphabets=30), fake_arrays(rng, 659, first_id=965, alphabets=20)
+    d = write_pair(tmp_path / "fake", bg, ev)
+    with pytest.raises(OmniglotCorruptError, match="altered or is not Omniglot"):
+        load_omniglot(d)
+    load_omniglot(d, verify=None)  # structurally a full set: only the hash tells
+
+
+def test_make_sample_rebuilds_the_bundled_files(shared):
+    from tinymeta.omniglot import SAMPLE_DIR
+    from tinymeta.omniglot.sample import make_sample
+
+    for name, arrays in make_sample(*load_omniglot(shared)).items():
+        with np.load(SAMPLE_DIR / name) as z:
+            for key, value in arrays.items():
+                np.testing.assert_array_equal(z[key], value)
 
 
 def test_cache_reloads_a_rewritten_file(fake_dir, rng):

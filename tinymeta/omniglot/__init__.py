@@ -2,7 +2,8 @@
 
 See :mod:`tinymeta.omniglot.data` for where the files are looked for and the pixel convention
 (ink = 1, paper = 0, 784 features), :mod:`tinymeta.omniglot.sampler` for N-way K-shot tasks and
-:mod:`tinymeta.omniglot.download` for fetching and converting the official zips.
+:mod:`tinymeta.omniglot.download` for fetching and converting the official zips, and
+:mod:`tinymeta.omniglot.sample` for the small sample bundled with tinymeta (:func:`load_sample`).
 """
 
 from .data import (
@@ -28,6 +29,7 @@ from .data import (
     to_features,
 )
 from .download import OFFICIAL_URL, OmniglotDownloadError, convert_image, convert_zip, download_omniglot
+from .sample import SAMPLE_DIR, load_sample
 from .sampler import ROTATE_MODES, EvaluationTasks, OmniglotTasks, TaskIndices, evaluation_tasks
 
 __all__ = [
@@ -36,6 +38,7 @@ __all__ = [
     "FILE_SHA256",
     "OFFICIAL_URL",
     "ROTATE_MODES",
+    "SAMPLE_DIR",
     "SPLITS",
     "VARIANTS",
     "CharacterSet",
@@ -57,6 +60,7 @@ __all__ = [
     "file_name",
     "find_data_dir",
     "load_omniglot",
+    "load_sample",
     "load_split",
     "rotate",
     "split_characters",

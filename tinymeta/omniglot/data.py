@@ -52,6 +52,14 @@ CONTENT_SHA256 = {  # sha256 of images.tobytes() (C order): also holds for a fre
     "omniglot28_gray_evaluation.npz": "29898d2017cab4bc2e94ed5b6a3b5b2f7d90c0f6e78a8669d929d5cdb2f6aa09",
 }
 
+SAMPLE_DIR = Path(__file__).resolve().parent / "sample"
+"""The small sample bundled with tinymeta (see :mod:`tinymeta.omniglot.sample`)."""
+SAMPLE_CONTENT_SHA256 = {  # sha256 of images.tobytes() of the bundled sample
+    "omniglot28_binary_background.npz": "97250e309999e7b6555f833d7d667c596349316043afa71437aa7dbbc70f2e53",
+    "omniglot28_binary_evaluation.npz": "f40413958d93170be88a973ab8be9dc91b64a76ff746e0de37839fea7a647f66",
+}
+VERIFY = ("auto", "content", "file", None)
+
 
 class OmniglotError(Exception):
     """Base class of every Omniglot data error."""
@@ -158,9 +166,16 @@ def _check(path: Path, a: dict, part: str, variant: str, expect_full: bool) -> N
             raise _corrupt(path, f"'char_id' is not {first}..{first + chars - 1} in order")
 
 
+def expected_content_sha256(path: Path, expect_full: bool) -> str | None:
+    """The known sha256 of ``images`` for this file: the full set's, the bundled sample's, or None."""
+    if path.parent == SAMPLE_DIR:
+        return SAMPLE_CONTENT_SHA256.get(path.name)
+    return CONTENT_SHA256.get(path.name) if expect_full else None
+
+
 @functools.lru_cache(maxsize=8)
 def _load_cached(
-    path: str, mtime_ns: int, size: int, part: str, variant: str, expect_full: bool, verify
+    path: str, mtime_ns: int, size: int, part: str, variant: str, expect_full: bool, verify, want
 ) -> OmniglotSet:
     p = Path(path)
     if verify == "file" and (got := sha256_file(p)) != FILE_SHA256[p.name]:
@@ -176,10 +191,13 @@ def _load_cached(
     except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as e:
         raise _corrupt(p, f"not a readable .npz archive ({type(e).__name__}: {e})") from None
     _check(p, a, part, variant, expect_full)
-    if verify == "content":
+    if verify == "content" and want is None:
+        raise _corrupt(p, "no content hash is known for this subset; pass verify=None or 'auto'")
+    if verify in ("content", "auto") and want is not None:
         got = hashlib.sha256(np.ascontiguousarray(a["images"]).tobytes()).hexdigest()
-        if got != CONTENT_SHA256[p.name]:
-            raise _corrupt(p, f"images sha256 {got} differs from the expected {CONTENT_SHA256[p.name]}")
+        if got != want:
+            raise _corrupt(p, f"its images differ from the Omniglot images (sha256 {got}, expected {want}): "
+                           "the file was altered or is not Omniglot")  # fmt: skip
     out = [a["images"]] + [a[k].astype(np.int64) for k in ("char_id", "alphabet", "character")]
     for arr in out:
         arr.setflags(write=False)  # shared by every caller through the cache
@@ -187,7 +205,7 @@ def _load_cached(
 
 
 def load_omniglot(
-    data_dir=None, *, variant: str = "binary", expect_full: bool = True, verify: str | None = None
+    data_dir=None, *, variant: str = "binary", expect_full: bool = True, verify: str | None = "auto"
 ) -> tuple[OmniglotSet, OmniglotSet]:
     """Load ``(background, evaluation)`` from the first directory found by :func:`find_data_dir`.
 
@@ -199,23 +217,35 @@ def load_omniglot(
     expect_full : bool
         Require the full set (964/659 characters, ids 1..1623 in order, 20 drawings, 30/20 alphabets).
         Shapes, dtypes and label consistency are always checked.
-    verify : {None, "file", "content"}
-        ``"file"``: sha256 of the npz bytes against :data:`FILE_SHA256` (holds only for the distributed
-        copies; npz archives embed timestamps). ``"content"``: sha256 of ``images`` against
-        :data:`CONTENT_SHA256`, which also holds for a faithful fresh conversion of the official zips.
+    verify : {"auto", "content", "file", None}
+        ``"auto"`` (default): the sha256 of ``images`` must equal the known one -- :data:`CONTENT_SHA256`
+        for the full set (which also holds for a faithful fresh conversion of the official zips),
+        :data:`SAMPLE_CONTENT_SHA256` for the bundled sample; other subsets are not hashed.
+        ``"content"``: the same, and a subset without a known hash is refused. ``"file"``: sha256 of the
+        npz bytes against :data:`FILE_SHA256` (holds only for the distributed copies; npz archives embed
+        timestamps). ``None``: no hash.
 
     Returns
     -------
     (OmniglotSet, OmniglotSet)
         Read-only arrays, cached per process and keyed by path, size and modification time.
+
+    Raises
+    ------
+    OmniglotNotFoundError
+        No directory holds both files (the message lists where it looked and how to get them).
+    OmniglotCorruptError
+        A file is unreadable, inconsistent or altered; the message names the file.
     """
-    validate.one_of("verify", verify, (None, "file", "content"))
+    validate.one_of("verify", verify, VERIFY)
     d = find_data_dir(data_dir, variant)
     out = []
     for part in FULL_COUNTS:
         p = (d / file_name(variant, part)).resolve()
         st = p.stat()
-        out.append(_load_cached(str(p), st.st_mtime_ns, st.st_size, part, variant, bool(expect_full), verify))
+        want = expected_content_sha256(p, expect_full)  # part of the cache key, with size and mtime
+        args = (st.st_mtime_ns, st.st_size, part, variant, bool(expect_full), verify, want)
+        out.append(_load_cached(str(p), *args))
     return out[0], out[1]
 
 
