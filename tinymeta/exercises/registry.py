@@ -16,7 +16,7 @@ from pathlib import Path
 from . import grade_hvp, grade_layers, grade_meta, grade_taylor
 
 HERE = Path(__file__).resolve().parent
-SOLUTIONS = HERE / "solutions"
+SOLUTIONS = HERE.parents[1] / "instructor" / "solutions"  # a checkout only; moving to instructor.py
 STUDENT = HERE / "student"
 
 
