@@ -4,6 +4,11 @@ Layout: for each layer l = 1..L in order, the weight matrix W_l of shape
 (d_{l-1}, d_l) in row-major order, then the bias b_l of shape (d_l,). A layer
 computes z_l = a_{l-1} W_l + b_l on a batch of rows a_{l-1} of shape (n, d_{l-1}).
 
+A network with batch norm (``MLP(..., batch_norm=True)``, tutorial 9) appends, after that
+unchanged layout, the shift beta_l of shape (d_l,) of each hidden layer l = 1..L-1 in order:
+P = sum_l (d_{l-1} + 1) d_l + sum_{l<L} d_l. So ``phi[:num_params(sizes)]`` is always the
+(W_l, b_l) part, and a network without batch norm has no shifts at all.
+
 Keeping phi flat makes the papers' formulas literal linear algebra:
 phi - alpha * g, (I - alpha H) v, phi + epsilon (phi~ - phi).
 """
@@ -50,3 +55,32 @@ def flatten(layers) -> np.ndarray:
     """Inverse of :func:`unflatten`: concatenate ``[(W_1, b_1), ...]`` into one float64 vector."""
     parts = [np.ravel(p) for layer in layers for p in layer]
     return np.concatenate(parts).astype(np.float64, copy=False)
+
+
+def num_shifts(sizes) -> int:
+    """Number of batch-norm shifts, sum_{l<L} d_l: one beta per hidden unit."""
+    return sum(sizes[1:-1])
+
+
+def unflatten_shifts(sizes, phi):
+    """Batch-norm shifts ``[beta_1, ..., beta_{L-1}]`` as **views** into ``phi`` (no copy).
+
+    Parameters
+    ----------
+    sizes : sequence of int, ``[d_0, ..., d_L]``
+    phi : ndarray, shape (num_params(sizes) + num_shifts(sizes),)
+
+    Returns
+    -------
+    list of ndarray, beta_l of shape (d_l,), stored after every (W_l, b_l).
+    """
+    shifts, offset = [], num_params(sizes)
+    for d in sizes[1:-1]:
+        shifts.append(phi[offset : offset + d])
+        offset += d
+    return shifts
+
+
+def flatten_with_shifts(layers, shifts) -> np.ndarray:
+    """Inverse of :func:`unflatten` and :func:`unflatten_shifts`: every (W_l, b_l), then every beta_l."""
+    return np.concatenate([flatten(layers), *[np.ravel(s) for s in shifts]]).astype(np.float64, copy=False)
