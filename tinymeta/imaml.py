@@ -104,8 +104,9 @@ def imaml_adapt(net, phi, x, y, lam, loss="mse", tol=1e-8):
     Raises
     ------
     ConvergenceError
-        if the proximal gradient norm cannot be brought to ``tol`` (typically a ReLU
-        network, whose minimiser lies on a kink, or a ``tol`` below round-off).
+        if the proximal gradient norm cannot be brought to ``tol``: typically a ReLU network,
+        whose minimiser lies on a kink, or a ``tol`` below round-off, which is at least about
+        eps lam ||phi|| (eps = 2.2e-16) from the term lam (u - phi) alone.
     DivergenceError
         if the support loss becomes non-finite.
     """
@@ -134,11 +135,13 @@ def imaml_adapt(net, phi, x, y, lam, loss="mse", tol=1e-8):
         u, grad, gnorm = trial, trial_grad, np.linalg.norm(trial_grad)
     if gnorm <= tol:
         return u
+    floor = np.finfo(np.float64).eps * lam * np.linalg.norm(phi)  # rounding of lam * (u - phi) alone
     raise ConvergenceError(
         f"imaml_adapt: the proximal gradient norm ||grad L_A(u) + lam (u - phi)|| stalled at {gnorm:.3e}, "
         f"above tol={tol:g} (lam={lam:g}, {result.nit} trust-region iterations: {result.message}). "
         f"With a ReLU network the minimiser usually lies on a kink, where no gradient vanishes: use a "
-        f"smooth activation (tanh, softplus); otherwise try a larger tol or a larger lam."
+        f"smooth activation (tanh, softplus). Otherwise tol may be below round-off (about {floor:.1e} "
+        f"for this lam and phi, from lam * (u - phi) alone): try a larger tol."
     )
 
 
