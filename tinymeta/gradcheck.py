@@ -2,11 +2,11 @@
 
 Relative error (the formula used everywhere in tinymeta, cs231n's)::
 
-    rel_err(a, n) = ||a - n|| / max(||a|| + ||n||, tiny)
+    rel_err(a, a_hat) = ||a - a_hat|| / max(||a|| + ||a_hat||, tiny)
 
-with Euclidean norms over the whole vector, ``a`` the analytic value and ``n``
-the numerical one. With float64 and central differences the truncation error
-is O(h^2) and the round-off error O(eps / h), so h ~ 1e-5 per coordinate and
+with Euclidean norms over the whole vector, ``a`` the analytic value and ``a_hat``
+the numerical estimate (docs: Notation). With float64 and central differences the
+truncation error is O(h^2) and the round-off error O(eps / h), so h ~ 1e-5 per coordinate and
 h ~ 1e-6 along a random direction give errors around 1e-9..1e-11 for smooth
 functions; a correct derivative of a smooth function passes the default
 threshold 1e-6, a wrong one (a sign, a missing term, a transpose) lands near 1.
@@ -50,7 +50,7 @@ class CheckReport:
 
 
 def rel_error(analytic, numerical) -> float:
-    """||a - n|| / max(||a|| + ||n||, 1e-300); 0 when both are zero."""
+    """||a - a_hat|| / max(||a|| + ||a_hat||, 1e-300), a analytic, a_hat numerical; 0 when both are zero."""
     a = np.asarray(analytic, dtype=np.float64)
     n = np.asarray(numerical, dtype=np.float64)
     if a.shape != n.shape:

@@ -1,7 +1,8 @@
 """Exact MAML, first-order MAML, and the term first-order drops.
 
-Meta-objective of one task (eq. (3.2)):  F(phi) = L_B(U^k_A(phi)).
-By the chain rule, with phi_i the inner iterates and H_i = hess L_A(phi_i),
+Meta-objective of one task (eq. (3.2)):  F(phi) = L_B(U^k_A(phi)), A the support set, B the query set.
+By the chain rule, with phi_0 = phi, phi_{i+1} = phi_i - alpha grad L_A(phi_i) the inner iterates
+and H_i = hess L_A(phi_i) (i = 0, ..., k-1),
 
     dU/dphi = (I - alpha H_{k-1}) ... (I - alpha H_0)   (each factor symmetric), so
 
@@ -11,6 +12,9 @@ By the chain rule, with phi_i the inner iterates and H_i = hess L_A(phi_i),
 g_MAML is computed right to left, v <- v - alpha H_i v for i = k-1, ..., 0, with the
 hand-derived Hessian-vector product: k HVPs, no Hessian ever formed, and memory
 O(k P) for the stored trajectory phi_0 .. phi_{k-1}.
+
+How much first-order MAML drops is measured by the relative dropped term
+rho = ||g_MAML - g_FOMAML|| / ||g_MAML|| (:func:`dropped_term`; docs: Notation).
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ def _query_value_and_grad(net, phi_k, task, loss, alpha, k):
 
 
 def meta_objective(net, phi, task, alpha, k, loss="mse"):
-    """F(phi) = L_query(U^k_support(phi)), eq. (3.2): the function ``maml_grad`` differentiates."""
+    """F(phi) = L_B(U^k_A(phi)), eq. (3.2): the function ``maml_grad`` differentiates."""
     task = check_task(net, task, loss)
     phi_k = adapt_trajectory(net, phi, task.x_support, task.y_support, alpha, k, loss)[-1]
     return net.loss(phi_k, task.x_query, task.y_query, loss)
@@ -68,7 +72,7 @@ def maml_value_and_grad(net, phi, task, alpha, k, loss="mse"):
 
 
 def maml_grad(net, phi, task, alpha, k, loss="mse"):
-    """Exact MAML meta-gradient g = prod_i (I - alpha H_i) grad L_query(phi_k), eq. (3.3).
+    """Exact MAML meta-gradient g = (I - alpha H_0) ... (I - alpha H_{k-1}) grad L_B(phi_k), eq. (3.3).
 
     Returns
     -------
@@ -82,7 +86,7 @@ def maml_grad(net, phi, task, alpha, k, loss="mse"):
 
 
 def fomaml_value_and_grad(net, phi, task, alpha, k, loss="mse"):
-    """``(F(phi), g_FOMAML)`` with g_FOMAML = grad L_query(phi_k), eq. (3.4)."""
+    """``(F(phi), g_FOMAML)`` with g_FOMAML = grad L_B(phi_k), eq. (3.4)."""
     task = check_task(net, task, loss)
     traj = adapt_trajectory(net, phi, task.x_support, task.y_support, alpha, k, loss)
     return _query_value_and_grad(net, traj[-1], task, loss, alpha, k)
@@ -102,10 +106,10 @@ def fomaml_grad(net, phi, task, alpha, k, loss="mse"):
 
 
 def dropped_term(net, phi, task, alpha, k, loss="mse"):
-    """How much first-order MAML drops: ``(||g_MAML - g_FOMAML||, ||g_MAML - g_FOMAML|| / ||g_MAML||)``.
+    """How much first-order MAML drops: ``(||g_MAML - g_FOMAML||, rho)``.
 
-    The absolute and relative size of the second-order term; both 0 for k = 0,
-    and O(alpha) as alpha -> 0.
+    rho = ||g_MAML - g_FOMAML|| / ||g_MAML|| is the relative dropped term (docs: Notation).
+    Both are 0 for k = 0 and O(alpha) as alpha -> 0; rho can exceed 1.
     """
     g = maml_grad(net, phi, task, alpha, k, loss)
     diff = float(np.linalg.norm(g - fomaml_grad(net, phi, task, alpha, k, loss)))

@@ -1,31 +1,36 @@
 """The Taylor-series analysis of MAML, first-order MAML and Reptile (Nichol et al. 2018, Sec. 5.1).
 
-Convention of the paper. The inner loop runs SGD on a sequence of mini-batch
-losses L_1, ..., L_k (here: ``batches[0] .. batches[k-1]``, one data set each)::
+Indexing as everywhere in tinymeta (docs: Notation, "The iterates"), which is the paper's
+with every index lowered by one. The inner loop runs SGD on a sequence of k mini-batch
+losses L_0, ..., L_{k-1} of one task (here: ``batches[0] .. batches[k-1]``)::
 
-    phi_1 = phi,    phi_{i+1} = phi_i - alpha g_i,    g_i = grad L_i(phi_i)
+    phi_0 = phi,    phi_{i+1} = phi_i - alpha g_i,    g_i = grad L_i(phi_i),    H_i = hess L_i(phi_i)
 
 and the Taylor expansion is taken at the initial point, with
-gbar_i = grad L_i(phi_1) and Hbar_i = hess L_i(phi_1). The three meta-gradients are::
+gbar_i = grad L_i(phi_0) and Hbar_i = hess L_i(phi_0). The three meta-gradients are::
 
-    g_MAML    = d/dphi L_k(phi_k)                 (k - 1 inner steps on batches 1..k-1, exact)
-              = (I - alpha H_1) ... (I - alpha H_{k-1}) grad L_k(phi_k),   H_i = hess L_i(phi_i)
-    g_FOMAML  = g_k = grad L_k(phi_k)
-    g_Reptile = (phi_1 - phi_{k+1}) / alpha = g_1 + ... + g_k                (all k steps)
+    g_MAML    = d/dphi L_{k-1}(phi_{k-1})     (k - 1 inner steps on batches 0..k-2, exact)
+              = (I - alpha H_0) ... (I - alpha H_{k-2}) grad L_{k-1}(phi_{k-1})
+    g_FOMAML  = g_{k-1} = grad L_{k-1}(phi_{k-1})
+    g_Reptile = (phi_0 - phi_k) / alpha = g_0 + ... + g_{k-1}               (all k steps)
 
 Averaged over the k! orderings of the k mini-batches (``E`` below), to first order in alpha::
 
-    E[g_MAML]    = AvgGrad - 2 (k - 1) alpha AvgGradInner + O(alpha^2)
-    E[g_FOMAML]  = AvgGrad -   (k - 1) alpha AvgGradInner + O(alpha^2)
-    E[g_Reptile] = k AvgGrad - k (k - 1) / 2 alpha AvgGradInner + O(alpha^2)
+    E[g] = c0 AvgGrad + c1 alpha AvgGradInner + O(alpha^2)
 
-with AvgGrad = E[gbar_1] (the mean of the batch gradients at phi) and
-AvgGradInner = E[Hbar_j gbar_i] for i < j (the mean over ordered pairs of distinct
-batches; by symmetry of the average the order of i and j does not matter).
-AvgGrad moves phi toward the minimum of the expected loss ("joint training");
--AvgGradInner = -(1/2) grad E[gbar_i . gbar_j] increases the inner product between the
-gradients of different mini-batches, which is what makes the result generalize
-within a task.
+    MAML:    (c0, c1) = (1, -2 (k - 1))
+    FOMAML:  (c0, c1) = (1, -(k - 1))
+    Reptile: (c0, c1) = (k, -k (k - 1) / 2)
+
+with AvgGrad = E[gbar_0] (the mean of the batch gradients at phi) and
+AvgGradInner = E[Hbar_1 gbar_0] = E[Hbar_j gbar_i] for any i != j (the mean over ordered
+pairs of distinct batches) = (1/2) grad E[gbar_0 . gbar_1]: the direction in which the
+inner product between the gradients of two different mini-batches grows fastest.
+c1 <= 0, and every update subtracts its meta-gradient (phi <- phi - beta g), so the step
+contains +beta |c1| alpha AvgGradInner: it moves along AvgGradInner and increases that
+inner product, which is what makes a step on one batch help on the others (generalization
+within a task). AvgGrad moves phi toward the minimum of the expected loss ("joint
+training").
 
 Every function takes ``batches`` as a sequence of ``(x, y)`` pairs. The Hessians are
 never formed: the products use :meth:`tinymeta.MLP.hvp`.
@@ -33,7 +38,7 @@ never formed: the products use :meth:`tinymeta.MLP.hvp`.
 References
 ----------
 Nichol, Achiam & Schulman (2018), "On First-Order Meta-Learning Algorithms", Sec. 5.1
-(k = 2) and the general-k result stated there.
+(k = 2) and the general-k result stated there; the paper starts at phi_1 = phi.
 """
 
 from __future__ import annotations
@@ -60,13 +65,13 @@ def _check_batches(net, batches, loss):
 
 
 def sgd_trajectory(net, phi, batches, alpha, loss="mse"):
-    """phi_1 .. phi_{k+1}: one SGD step on each mini-batch in turn.
+    """phi_0 .. phi_k: one SGD step on each mini-batch in turn.
 
-    phi_{i+1} = phi_i - alpha grad L_i(phi_i), where L_i is the loss on ``batches[i-1]``.
+    phi_{i+1} = phi_i - alpha grad L_i(phi_i), where L_i is the loss on ``batches[i]``.
 
     Returns
     -------
-    ndarray, shape (k + 1, P): row 0 is (a copy of) phi = phi_1, row i is phi_{i+1}.
+    ndarray, shape (k + 1, P): row i is phi_i; row 0 is (a copy of) phi = phi_0.
     """
     phi = net.check_phi(phi)
     batches = _check_batches(net, batches, loss)
@@ -79,9 +84,9 @@ def sgd_trajectory(net, phi, batches, alpha, loss="mse"):
 
 
 def maml_objective_sequence(net, phi, batches, alpha, loss="mse"):
-    """L_k(phi_k): the loss on the last batch after one SGD step on each of the others.
+    """L_{k-1}(phi_{k-1}): the loss on the last batch after one SGD step on each of the others.
 
-    The function whose exact gradient is :func:`maml_grad_sequence`; with k = 1 it is L_1(phi).
+    The function whose exact gradient is :func:`maml_grad_sequence`; with k = 1 it is L_0(phi).
     """
     batches = _check_batches(net, batches, loss)
     phi_k = sgd_trajectory(net, phi, batches[:-1], alpha, loss)[-1] if len(batches) > 1 else phi
@@ -89,10 +94,10 @@ def maml_objective_sequence(net, phi, batches, alpha, loss="mse"):
 
 
 def maml_grad_sequence(net, phi, batches, alpha, loss="mse"):
-    """g_MAML = (I - alpha H_1)(I - alpha H_2) ... (I - alpha H_{k-1}) grad L_k(phi_k).
+    """g_MAML = (I - alpha H_0)(I - alpha H_1) ... (I - alpha H_{k-2}) grad L_{k-1}(phi_{k-1}).
 
     H_i is the Hessian of batch i's loss at phi_i. Evaluated right to left,
-    v <- v - alpha H_i v for i = k-1, ..., 1: k - 1 Hessian-vector products.
+    v <- v - alpha H_i v for i = k-2, ..., 0: k - 1 Hessian-vector products.
 
     Returns
     -------
@@ -108,7 +113,7 @@ def maml_grad_sequence(net, phi, batches, alpha, loss="mse"):
 
 
 def fomaml_grad_sequence(net, phi, batches, alpha, loss="mse"):
-    """g_FOMAML = g_k = grad L_k(phi_k), after k - 1 SGD steps on batches 1..k-1. Shape (P,)."""
+    """g_FOMAML = g_{k-1} = grad L_{k-1}(phi_{k-1}), after k - 1 SGD steps on batches 0..k-2. Shape (P,)."""
     batches = _check_batches(net, batches, loss)
     inner = batches[:-1]
     phi_k = sgd_trajectory(net, phi, inner, alpha, loss)[-1] if inner else net.check_phi(phi)
@@ -116,9 +121,9 @@ def fomaml_grad_sequence(net, phi, batches, alpha, loss="mse"):
 
 
 def reptile_grad_sequence(net, phi, batches, alpha, loss="mse"):
-    """g_Reptile = (phi_1 - phi_{k+1}) / alpha = g_1 + ... + g_k, after k SGD steps. Shape (P,).
+    """g_Reptile = (phi_0 - phi_k) / alpha = g_0 + ... + g_{k-1}, after k SGD steps. Shape (P,).
 
-    Summed from the g_i directly, which avoids the cancellation in phi_1 - phi_{k+1}.
+    Summed from the g_i directly, which avoids the cancellation in phi_0 - phi_k.
     """
     batches = _check_batches(net, batches, loss)
     traj = sgd_trajectory(net, phi, batches, alpha, loss)
@@ -130,7 +135,7 @@ GRADIENTS = {"maml": maml_grad_sequence, "fomaml": fomaml_grad_sequence, "reptil
 
 
 def avg_grad(net, phi, batches, loss="mse"):
-    """AvgGrad = E[gbar_i] = (1/k) sum_i grad L_i(phi): the mean batch gradient at phi. Shape (P,)."""
+    """AvgGrad = E[gbar_i] = (1/k) sum_i grad L_i(phi_0): the mean batch gradient at phi. Shape (P,)."""
     phi = net.check_phi(phi)
     batches = _check_batches(net, batches, loss)
     return np.mean([net.loss_and_grad(phi, x, y, loss)[1] for x, y in batches], axis=0)
@@ -138,6 +143,8 @@ def avg_grad(net, phi, batches, loss="mse"):
 
 def avg_grad_inner(net, phi, batches, loss="mse"):
     """AvgGradInner = E[Hbar_j gbar_i], the mean over the k (k - 1) ordered pairs i != j. Shape (P,).
+
+    Equal to (1/2) grad of the mean inner product gbar_i . gbar_j over those pairs.
 
     Computed as (1 / (k (k - 1))) sum_j Hbar_j (sum_{i != j} gbar_i): k Hessian-vector
     products. Zero when k = 1 (there are no pairs, and the coefficient in front of it is 0).
@@ -175,6 +182,8 @@ def taylor_coefficients(algorithm, k):
     """(c0, c1) with E[g] = c0 AvgGrad + c1 alpha AvgGradInner + O(alpha^2) for k mini-batches.
 
     maml: (1, -2 (k - 1));  fomaml: (1, -(k - 1));  reptile: (k, -k (k - 1) / 2).
+    The sign convention of the whole project: c1 multiplies +alpha AvgGradInner and is <= 0.
+    MAML and FOMAML take k - 1 inner steps and use the k-th batch as the query.
     """
     validate.one_of("algorithm", algorithm, ALGORITHMS)
     k = validate.count("k", k, minimum=1)
