@@ -63,7 +63,8 @@ def _fd_jacobian(net, u, x, y, lam, loss):
 
 
 def _newton(grad, u, M, steps=30):
-    """u <- u - M^{-1} grad(u) while ||grad|| decreases: quadratic for M the Jacobian, linear with a fixed M."""
+    """u <- u - M^{-1} grad(u) while ||grad|| decreases (quadratic convergence for M the Jacobian at u,
+    linear for a fixed M near it)."""
     best = np.linalg.norm(grad(u))
     for _ in range(steps):
         trial = u - np.linalg.solve(M, grad(u))
@@ -92,7 +93,8 @@ def _reference_phi_star(net, phi, x, y, lam, loss):
 
 
 def _reference_objective(net, task, lam, loss, phi0):
-    """F(phi) = L_B(phi*(phi)) near phi0, phi* by Newton from phi*(phi0) with the Jacobian there (chord method)."""
+    """F(phi) = L_B(phi*(phi)) for phi near phi0; phi* by Newton steps from phi*(phi0) with the Jacobian
+    there (the chord method)."""
     xs, ys = task.x_support, task.y_support
     u0, M = _reference_phi_star(net, phi0, xs, ys, lam, loss)
 
@@ -147,7 +149,10 @@ def test_imaml_matches_dense_solve(loss):
     # phi* itself: ||phi* - phi*_ref|| <= (tol + 1e-13) / mu with mu = lambda_min(H + lam I) > 0
     mu = np.linalg.eigvalsh(H).min() + lam
     assert mu > 0
-    assert np.linalg.norm(imaml_adapt(net, phi, task.x_support, task.y_support, lam, loss, 1e-10) - phi_ref) < 2e-10 / mu
+    assert (
+        np.linalg.norm(imaml_adapt(net, phi, task.x_support, task.y_support, lam, loss, 1e-10) - phi_ref)
+        < 2e-10 / mu
+    )
     assert value == pytest.approx(net.loss(phi_ref, task.x_query, task.y_query, loss), rel=1e-9)
 
 
