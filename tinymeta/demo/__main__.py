@@ -1,0 +1,5 @@
+"""``python -m tinymeta.demo ...`` is ``tinymeta demo ...``."""
+
+from .cli import main
+
+raise SystemExit(main())
