@@ -83,4 +83,5 @@ def unflatten_shifts(sizes, phi):
 
 def flatten_with_shifts(layers, shifts) -> np.ndarray:
     """Inverse of :func:`unflatten` and :func:`unflatten_shifts`: every (W_l, b_l), then every beta_l."""
-    return np.concatenate([flatten(layers), *[np.ravel(s) for s in shifts]]).astype(np.float64, copy=False)
+    parts = [np.ravel(p) for layer in layers for p in layer] + [np.ravel(s) for s in shifts]
+    return np.concatenate(parts).astype(np.float64, copy=False)  # one copy of P floats, not two
