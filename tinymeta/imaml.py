@@ -81,8 +81,10 @@ def imaml_adapt(net, phi, x, y, lam, loss="mse", tol=1e-8):
        the gradient norm, which stays accurate, and converges quadratically.
 
     Cost: each Newton iteration is one gradient plus as many HVPs (about two gradients
-    each) as its CG takes; on a 1-40-40-1 tanh sine net with lam = 1, about 15 gradients and
-    60..100 HVPs in all. Memory O(P).
+    each) as its CG takes. Measured on the 1-40-40-1 tanh sine net at its initialisation
+    (K = 10, tol = 1e-8, 25 tasks): median 24 gradients and 150 HVPs per task (at most 46 and
+    464) with lam = 1; 10 gradients and 26 HVPs with lam = 10. A smaller lam lets phi* move
+    further from phi, through a less convex landscape. Memory O(P).
 
     Parameters
     ----------
@@ -157,8 +159,9 @@ def implicit_jacobian_solve(net, phi_star, x, y, lam, v, loss="mse", tol=1e-8):
 
     Returns
     -------
-    ndarray, shape (P,). Cost: one HVP per CG iteration, at most about sqrt(cond) log(2/tol)
-    iterations with cond = (lam + lambda_max) / (lam + lambda_min).
+    ndarray, shape (P,). Cost: one HVP per CG iteration, at most about sqrt(cond) log(2/tol) / 2
+    iterations with cond = (lam + lambda_max) / (lam + lambda_min) (measured on the 1-40-40-1 tanh
+    sine net, tol = 1e-8: median 55 HVPs with lam = 1, 13 with lam = 10).
 
     Raises
     ------
