@@ -69,6 +69,9 @@ exclude_patterns = [
     "jupyter_execute",
     "conf.py",  # ".py" is a source suffix (tutorials): keep this file out
     "api_generated.md",  # included by api.md, not a page of its own
+    "_tools",  # scripts (".py" is a source suffix) and their data: not pages
+    "_ext",
+    "_data",
     "**/.ipynb_checkpoints",
     "**/__pycache__",
 ]
@@ -220,7 +223,9 @@ napoleon_use_ivar = True  # "Attributes" sections as fields: no duplicate of Nam
 # ---------------------------------------------------------------------------- HTML
 html_theme = "furo"
 html_title = f"tinymeta {release}"
-html_static_path = []
+html_static_path = ["_static"]
+html_css_files = ["tinymeta.css"]  # a wider column; equation numbers beside, not over, equations
+html_js_files = [("tinymeta.js", {"defer": "defer"})]  # draws too-wide equations smaller
 html_show_sourcelink = False
 
 
