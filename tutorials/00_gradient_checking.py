@@ -26,6 +26,8 @@
 # * why every check runs in float64.
 #
 # The later tutorials use the same functions to check each equation as soon as it is derived.
+# A rule for all of them: every displayed equation is either followed by a cell whose `assert`
+# fails if the equation is wrong, or marked *(definition)*.
 
 # %%
 import os
@@ -56,6 +58,28 @@ rng = np.random.default_rng(0)
 #
 # So the *central* difference has truncation error $O(h^2)$, while the one-sided
 # difference $(f(x+h) - f(x))/h = f'(x) + \tfrac{h}{2} f''(x) + \dots$ is only $O(h)$.
+# Both expansions can be checked on $f = \sin$, whose derivatives are known: the remainder of
+# the first falls 16-fold when $h$ is halved ($O(h^4)$), and the error of the central difference,
+# divided by $\tfrac{h^2}{6} f'''(x)$, tends to 1.
+
+
+# %%
+def sine_taylor3(x, h):
+    # f(x) + h f'(x) + h^2/2 f''(x) + h^3/6 f'''(x) for f = sin
+    return np.sin(x) + h * np.cos(x) - h**2 / 2 * np.sin(x) - h**3 / 6 * np.cos(x)
+
+
+x_ = 0.7
+remainders = [abs(np.sin(x_ + h) - sine_taylor3(x_, h)) for h in (1e-2, 5e-3)]
+central_error = (np.sin(x_ + 1e-3) - np.sin(x_ - 1e-3)) / 2e-3 - np.cos(x_)
+predicted = 1e-3**2 / 6 * (-np.cos(x_))  # h^2/6 f'''(x)
+print(f"remainder of the expansion at h = 1e-2 and 5e-3: {remainders[0]:.3e}, {remainders[1]:.3e}")
+print(f"ratio when h is halved: {remainders[0] / remainders[1]:.2f} (O(h^4): 16)")
+print(f"central-difference error / (h^2/6 f'''(x)) at h = 1e-3: {central_error / predicted:.5f}")
+assert 15 < remainders[0] / remainders[1] < 17
+assert abs(central_error / predicted - 1) < 1e-3
+
+# %% [markdown]
 # For a function of a vector $x \in \mathbb{R}^P$ there are two ways to use it:
 #
 # * **per coordinate**: $g_j \approx \dfrac{f(x + h e_j) - f(x - h e_j)}{2h}$ for $j = 1..P$,
@@ -88,15 +112,16 @@ assert report.passed
 # %% [markdown]
 # ## The relative error
 #
-# An absolute difference $\lVert a - n \rVert$ between the analytic gradient $a$ and the
-# numerical one $n$ means nothing without a scale: multiply the loss by $10^6$ and it grows
-# by $10^6$ although nothing got worse. tinymeta therefore compares with the relative error
+# An absolute difference $\lVert a - \hat a \rVert$ between the analytic gradient $a$ and the
+# numerical estimate $\hat a$ means nothing without a scale: multiply the loss by $10^6$ and it
+# grows by $10^6$ although nothing got worse. tinymeta therefore compares with the relative error
 #
 # $$
-# \operatorname{rel}(a, n) = \frac{\lVert a - n \rVert}{\max(\lVert a \rVert + \lVert n \rVert,\ 10^{-300})},
+# \operatorname{rel}(a, \hat a) = \frac{\lVert a - \hat a \rVert}{\max(\lVert a \rVert + \lVert \hat a \rVert,\ 10^{-300})}
+# \qquad \text{(definition)},
 # $$
 #
-# Euclidean norms over the whole vector. It is symmetric in $a$ and $n$, invariant to the
+# Euclidean norms over the whole vector. It is symmetric in $a$ and $\hat a$, invariant to the
 # scale of $f$, at most 1 by the triangle inequality, and the $10^{-300}$ keeps $0/0$ away
 # when both vectors vanish. What to expect in float64:
 #
@@ -221,8 +246,14 @@ print(
     f"float64: slope {s_trunc:+.2f} for h in [1e-3, 1e-1] (truncation, expect +2), "
     f"{s_round:+.2f} for h in [1e-12, 1e-8] (round-off, expect -1)"
 )
-print(f"float64: best h = {hs[err64.argmin()]:.1e}, error {err64.min():.1e}")
-print(f"float32: best h = {hs[err32.argmin()]:.1e}, error {err32.min():.1e}")
+best64, best32 = hs[err64.argmin()], hs[err32.argmin()]
+eps64, eps32 = np.finfo(np.float64).eps, np.finfo(np.float32).eps
+print(
+    f"float64: best h = {best64:.1e}, error {err64.min():.1e}  (model: h* ~ eps^(1/3) = {eps64 ** (1 / 3):.0e})"
+)
+print(
+    f"float32: best h = {best32:.1e}, error {err32.min():.1e}  (model: h* ~ eps^(1/3) = {eps32 ** (1 / 3):.0e})"
+)
 
 fig, ax = plt.subplots(figsize=(6.5, 4.5))
 ax.loglog(hs, err64, "o-", ms=3, label="float64, measured")
@@ -245,15 +276,18 @@ plt.show()
 # Truncation is O(h^2) (slope 2) and round-off O(1/h) (slope -1; noisy, hence the wide band).
 assert 1.8 < s_trunc < 2.2
 assert -1.6 < s_round < -0.4
+assert 0.1 < best64 / eps64 ** (1 / 3) < 10 and 0.1 < best32 / eps32 ** (1 / 3) < 10  # h* ~ eps^(1/3)
 assert err64.min() < 1e-9  # float64 reaches ~eps^(2/3)
 assert err32.min() > 1e-6  # float32 cannot pass the default threshold at any h
+assert err32.min() > 1e3 * err64.min()  # its floor is orders of magnitude higher
 
 # %% [markdown]
-# The measured curves follow the model: slope $+2$ on the right, a floor near
-# $h \approx 10^{-5}$ in float64, and a round-off branch on the left that tracks
-# $\varepsilon |f| / (h |f'|)$ within a small factor. In float32 the floor is near $10^{-2}$ and
-# high; below $h \approx 10^{-8}$ the perturbed parameters $\varphi \pm h u$ round to the same
-# float32 numbers, the difference is exactly 0 and the relative error is 1. The same step is
+# The measured curves follow the model: slope $+2$ on the right, a floor at a step within a
+# factor 10 of $\varepsilon^{1/3}$ (printed above), and a round-off branch on the left that tracks
+# $\varepsilon |f| / (h |f'|)$ within a small factor. In float32 the floor sits at a much larger
+# step and orders of magnitude higher; below $h \approx 10^{-8}$ the perturbed parameters
+# $\varphi \pm h u$ round to the same float32 numbers, the difference is exactly 0 and the
+# relative error is 1. The same step is
 # useless at the extremes: too large and the truncation error shows, too small and the
 # difference drowns in rounding.
 
@@ -275,13 +309,17 @@ assert not gradcheck.check_directional(loss, grad, phi, rng=2, h=1e-11).passed  
 # \frac{\operatorname{relu}(z + h) - \operatorname{relu}(z - h)}{2h} = \frac{z + h - 0}{2h} = 0.55,
 # $$
 #
-# while the true derivative is 1. The analytic gradient is right and the check says it is
+# while the true derivative is 1 (the first lines of the next cell compute the quotient). The analytic gradient is right and the check says it is
 # wrong. In a network this happens when a hidden pre-activation $z$ of some example lies
 # within about $h$ of 0. We place one there on purpose by shifting a bias, check, then move
 # it away to $z = 10^{-2}$, and finally keep it at $2 \times 10^{-6}$ but use a step $h = 10^{-7}$
 # that no longer straddles the kink.
 
 # %%
+quotient = (max(1e-6 + 1e-5, 0.0) - max(1e-6 - 1e-5, 0.0)) / 2e-5
+print(f"(relu(z + h) - relu(z - h)) / 2h at z = 1e-6, h = 1e-5: {quotient:.4f}")
+assert abs(quotient - 0.55) < 1e-9
+
 relu = tm.MLP([3, 8, 8, 2], "relu")
 phi_r = relu.init(rng)
 (W1, b1), _, _ = relu.unflatten(phi_r)
@@ -315,8 +353,8 @@ assert not ok[0].passed and ok[1].passed and ok[2].passed
 #
 # ## Why float64
 #
-# The sweep above already answered this: in float32 the best achievable relative error is
-# $10^{-5}$ to $10^{-3}$, so a correct gradient and one with a small bug (a missing term of
+# The sweep above already answered this: in float32 the best achievable relative error (printed
+# above) is far above float64's, so a correct gradient and one with a small bug (a missing term of
 # relative size $10^{-4}$, say) are indistinguishable. Here is the coordinate-wise check of the
 # *correct* float64 gradient against float32 differences at float32's own best step:
 
@@ -344,8 +382,9 @@ assert not r32.passed and r64.passed
 # * `check_grad` (per coordinate, $2P$ evaluations) and `check_directional` (2 per direction)
 #   return a `CheckReport` with the error, the threshold and the verdict.
 # * A step that straddles a ReLU kink makes the *numerical* derivative wrong.
-# * Checks run in float64: float32 differences cannot get below $\approx 10^{-5}$, and here
-#   reach only $\approx 10^{-3}$.
+# * Checks run in float64: float32 differences cannot get below
+#   $\varepsilon_{32}^{2/3} \approx 2 \times 10^{-5}$ even in the model, and the measured floor above
+#   is higher still.
 #
 # ## Exercises
 #
