@@ -43,9 +43,11 @@ rng = np.random.default_rng(2)
 # the parameters (an activation, a gradient, ...), its directional derivative
 #
 # $$
-# \mathcal R_v\{f(\varphi)\} := \frac{d}{dr} f(\varphi + r v) \Big|_{r=0} = J_f(\varphi)\, v,
-# \qquad\text{so}\qquad
-# \mathcal R_v\{\nabla L(\varphi)\} = \nabla^2 L(\varphi)\, v = H v.
+# \begin{aligned}
+# \mathcal R_v\{f(\varphi)\} &:= \frac{d}{dr} f(\varphi + r v) \Big|_{r=0} = J_f(\varphi)\, v,
+# \qquad\text{so} \cr
+# \mathcal R_v\{\nabla L(\varphi)\} &= \nabla^2 L(\varphi)\, v = H v.
+# \end{aligned}
 # \tag{2.1}
 # $$
 #
@@ -62,14 +64,18 @@ rng = np.random.default_rng(2)
 # Applying $\mathcal R$ to (1.1), $z_l = a_{l-1} W_l + b_l$ and $a_l = \sigma(z_l)$:
 #
 # $$
-# \mathcal R\{a_0\} = 0, \qquad
-# \mathcal R\{z_l\} = \mathcal R\{a_{l-1}\} W_l + a_{l-1} V_l + c_l, \qquad
-# \mathcal R\{a_l\} = \sigma'(z_l) \odot \mathcal R\{z_l\}, \qquad
-# \mathcal R\{\hat y\} = \mathcal R\{z_L\}.
+# \begin{aligned}
+# \mathcal R\{a_0\} &= 0, &
+# \mathcal R\{z_l\} &= \mathcal R\{a_{l-1}\} W_l + a_{l-1} V_l + c_l, \cr
+# \mathcal R\{a_l\} &= \sigma'(z_l) \odot \mathcal R\{z_l\}, &
+# \mathcal R\{\hat y\} &= \mathcal R\{z_L\}.
+# \end{aligned}
 # \tag{2.2}
 # $$
 #
 # This is a forward-mode derivative: how every activation moves when $\varphi$ moves along $v$.
+# The R-forward pass is checked on its own below, against the central difference of the
+# network output along $v$.
 #
 # ## The R-backward pass
 #
@@ -108,11 +114,12 @@ rng = np.random.default_rng(2)
 # example. Altogether
 #
 # $$
-# \text{MSE: } \mathcal R\{\delta_L\} = \frac2n \mathcal R\{\hat y\},
-# \qquad
-# \text{CE: } \mathcal R\{\delta_L\}_i = \frac1n \big(\operatorname{diag}(p_i) - p_i p_i^\top\big) u_i
+# \begin{aligned}
+# \text{MSE: }& \mathcal R\{\delta_L\} = \frac2n \mathcal R\{\hat y\}, \cr
+# \text{CE: }& \mathcal R\{\delta_L\}_i = \frac1n \big(\operatorname{diag}(p_i) - p_i p_i^\top\big) u_i
 #   = \frac1n \big(p_i \odot u_i - p_i\, (p_i^\top u_i)\big),
-# \quad u = \mathcal R\{\hat y\}.
+# \qquad u = \mathcal R\{\hat y\}.
+# \end{aligned}
 # \tag{2.4}
 # $$
 #
@@ -182,6 +189,22 @@ def grad(p):
 
 v = rng.standard_normal(net.num_params)
 v /= np.linalg.norm(v)
+
+# (2.2) on its own: R{yhat} against the central difference of the network output along v
+(W1, b1), (W2, b2) = net.unflatten(phi)
+(V1, c1), (V2, c2) = net.unflatten(v)
+z1 = X @ W1 + b1
+Ryhat = (s.d1(z1) * (X @ V1 + c1)) @ W2 + s.f(z1) @ V2 + c2
+h = 1e-5
+fd_yhat = (net.forward(phi + h * v, X) - net.forward(phi - h * v, X)) / (2 * h)
+r_forward = gradcheck.CheckReport(
+    "(2.2) R-forward pass vs differences of the output (h=1e-05)",
+    gradcheck.rel_error(Ryhat, fd_yhat),
+    gradcheck.DEFAULT_THRESHOLD,
+)
+print(r_forward)
+assert r_forward.passed
+
 err_lib = gradcheck.rel_error(hvp_2layer(phi, X, y, v), net.hvp(phi, X, y, v))
 print(f"ours vs net.hvp: relative error {err_lib:.1e}")
 assert err_lib < 1e-13  # same formulas, same order of operations: round-off only
@@ -226,9 +249,10 @@ assert np.linalg.norm(H - H.T) / np.linalg.norm(H) < 1e-12  # exact in real arit
 # %% [markdown]
 # ## Negative control: drop $\sigma''$
 #
-# The $\sigma''$ term is exactly what a first-order method never sees. Leave it out and the
-# result is still a plausible-looking vector, the product with a Gauss-Newton-like
-# approximation of $H$, but no longer $Hv$:
+# The $\sigma''$ term is the curvature of the activation itself. Leave it out and the result is
+# still a plausible-looking vector, but no longer $Hv$. (It is not the Gauss-Newton product
+# either: Gauss-Newton drops every term that contains the backpropagated error, exercise 2
+# below. First-order MAML, tutorial 4, drops the whole Hessian, not this one term.)
 
 # %%
 bad = gradcheck.check_hvp(
@@ -241,16 +265,16 @@ assert not bad.passed
 # For ReLU, $\sigma'' = 0$ wherever it exists, so the term vanishes by itself. The Hessian of
 # a ReLU network is nevertheless far from zero: the terms $\mathcal R\{a_{l-1}\}^\top \delta_l$ and
 # $\delta_l V_l^\top$ come from products of weights, and the output-space Hessian always
-# contributes. Exact MAML with ReLU still differs from first-order MAML (tutorial 3).
+# contributes. Exact MAML with ReLU still differs from first-order MAML (tutorial 4 measures by
+# how much on a ReLU network).
 
 # %%
 relu_net = tm.MLP([3, 16, 16, 2], "relu")
 p = relu_net.init(rng)
 H_relu = relu_net.hessian(p, X, y)
-print(
-    f"ReLU network: ||H|| = {np.linalg.norm(H_relu):.3f}, "
-    f"{np.count_nonzero(np.abs(H_relu) > 1e-12)} of {H_relu.size} entries nonzero"
-)
+nonzero = np.count_nonzero(np.abs(H_relu) > 1e-12)
+print(f"ReLU network: ||H|| = {np.linalg.norm(H_relu):.3f}, {nonzero} of {H_relu.size} entries nonzero")
+assert nonzero > 0.1 * H_relu.size  # far from zero although sigma'' = 0
 
 # %% [markdown]
 # ## What not forming $H$ saves
@@ -258,7 +282,8 @@ print(
 # An HVP costs one forward, one backward and one R-pass: a small constant times a gradient,
 # and $O(P)$ memory. The explicit Hessian needs $P$ HVPs (or $P$ gradients, or $2P$ with finite
 # differences) and $8P^2$ bytes. We time both for 1-$w$-$w$-1 networks of growing width $w$
-# (10 examples; `net.hessian` refuses $P > 4000$).
+# (10 examples; `net.hessian` refuses $P > 4000$). Each time is the best of 5 repetitions, the
+# first of which also serves as a warm-up.
 
 # %%
 widths = [5, 10, 20, 30] if FAST else [5, 10, 20, 40, 60]
@@ -296,6 +321,8 @@ for w, P, tg, th, tH in rows:
     print(
         f"{w:5d} {P:6d} {tg * 1e6:8.0f}us {th * 1e6:8.0f}us {tH * 1e3:8.1f}ms {tH / th:12.0f} {8 * P * P / 1e6:8.2f}MB"
     )
+assert all(1 < th / tg < 5 for _, _, tg, th, _ in rows)  # an HVP costs a small multiple of a gradient
+assert rows[-1][4] / rows[-1][3] > 5 * rows[0][4] / rows[0][3]  # the Hessian's cost grows with P
 
 Ps = np.array([r[1] for r in rows])
 fig, ax = plt.subplots(figsize=(6, 4))
@@ -309,9 +336,9 @@ ax.legend()
 plt.show()
 
 # %% [markdown]
-# The HVP costs about two gradients, nearly independent of $P$ at these sizes (the fixed cost of
-# the NumPy calls dominates); the Hessian's time grows at least linearly in $P$ on top of that,
-# and its memory quadratically. Exact MAML takes one HVP per inner step (tutorial 3), never a Hessian.
+# The HVP costs a small multiple of a gradient (about two), nearly independent of $P$ at these
+# sizes (the fixed cost of the NumPy calls dominates); the Hessian costs $P$ HVPs, so its time
+# relative to one HVP grows with $P$ (the column Hessian/HVP), and its memory quadratically. Exact MAML takes one HVP per inner step (tutorial 3), never a Hessian.
 #
 # ## Summary
 #
