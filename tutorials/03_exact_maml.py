@@ -37,7 +37,7 @@ rng = np.random.default_rng(3)
 # %% [markdown]
 # ## Tasks and the inner update
 #
-# A task $\mathcal T$ comes with two data sets, the papers' $A$ and $B$: a *support* set for
+# A task $\tau$ comes with two data sets, the papers' $A$ and $B$: a *support* set for
 # adaptation and a *query* set for evaluation. Here, the sine-wave regression tasks of the
 # MAML paper: $y = A \sin(x - p)$ with random amplitude and phase, 10 support and 10 query
 # points (`tinymeta.Sine`). The inner update is $k$ steps of full-batch gradient descent on
@@ -49,7 +49,9 @@ rng = np.random.default_rng(3)
 # \tag{3.1}
 # $$
 #
-# `tm.adapt_trajectory` returns all iterates $\varphi_0, \dots, \varphi_k$ as the rows of a
+# This indexing, $\varphi_0 = \varphi$ and step $i$ starting at $\varphi_i$, is the one used
+# everywhere in tinymeta (the notation page relates it to the papers'). The cell below checks
+# that `tm.adapt_trajectory` is (3.1) written out. It returns all iterates $\varphi_0, \dots, \varphi_k$ as the rows of a
 # $(k+1, P)$ array; `tm.adapt` returns the last one. We use a 1-20-20-1 tanh network, small
 # enough for explicit Hessians, and the MAML paper's $\alpha = 0.01$.
 
@@ -74,9 +76,10 @@ print("support loss along the trajectory:", [round(net.loss(p, xs, ys), 4) for p
 # MAML scores $\varphi$ by the query loss *after* adaptation:
 #
 # $$
-# F_{\mathcal T}(\varphi) = L_B\big(U^k_A(\varphi)\big),
+# F_\tau(\varphi) = L_B\big(U^k_A(\varphi)\big),
 # \qquad
-# \text{minimise } \ \mathbb E_{\mathcal T}\big[F_{\mathcal T}(\varphi)\big].
+# \text{minimise } \ \mathbb E_\tau\big[F_\tau(\varphi)\big]
+# \qquad \text{(definition)}.
 # \tag{3.2}
 # $$
 #
@@ -133,9 +136,11 @@ for k in (1, 2) if FAST else (1, 2, 3):
 # adapted parameters:
 #
 # $$
-# g_{\text{MAML}} = \nabla F_{\mathcal T}(\varphi)
-#   = \Big(\frac{\partial U^k_A}{\partial \varphi}\Big)^{\!\top} \nabla L_B(\varphi_k)
-#   = (I - \alpha H_0)(I - \alpha H_1) \cdots (I - \alpha H_{k-1})\, \nabla L_B(\varphi_k).
+# \begin{aligned}
+# g_{\text{MAML}} = \nabla F_\tau(\varphi)
+#   &= \Big(\frac{\partial U^k_A}{\partial \varphi}\Big)^{\!\top} \nabla L_B(\varphi_k) \cr
+#   &= (I - \alpha H_0)(I - \alpha H_1) \cdots (I - \alpha H_{k-1})\, \nabla L_B(\varphi_k).
+# \end{aligned}
 # \tag{3.3}
 # $$
 #
@@ -176,7 +181,7 @@ for k in (1, 2, 3):
 # ## The check that matters: differences of the whole meta-objective
 #
 # The comparisons above hold the implementation against the derivation. The derivation
-# itself is checked by differencing $F_{\mathcal T}(\varphi) = L_B(U^k_A(\varphi))$, the
+# itself is checked by differencing $F_\tau(\varphi) = L_B(U^k_A(\varphi))$, the
 # function we actually want to minimise, in every coordinate of $\varphi$. A missing or
 # misplaced factor anywhere in (3.1)–(3.3), or in the HVP, would show up here. Tolerance: the
 # default $10^{-6}$; $F$ is smooth (tanh), so a correct gradient lands near $10^{-10}$ (tutorial 0).
@@ -217,7 +222,8 @@ for k in (1, 5) if FAST else (1, 5, 10):
 #
 # The right-to-left product stores the trajectory $\varphi_0, \dots, \varphi_{k-1}$ (plus the
 # final $\varphi_k$): $(k+1) P$ float64 numbers, growing linearly with $k$, against $k P^2$ for
-# the explicit Hessians. Each inner step costs one gradient forward and one HVP backward.
+# the explicit Hessians. Each inner step costs one gradient forward and one HVP backward. The
+# times are the best of 3 calls (the first call doubles as a warm-up).
 
 # %%
 P = paper_net.num_params
@@ -234,7 +240,7 @@ for k in ks:
     print(
         f"{k:3d} {str(traj_k.shape):>20} {traj_k.nbytes / 1e3:8.1f}kB {k * 8 * P * P / 1e6:10.1f}MB {dt * 1e3:8.2f}ms"
     )
-    assert traj_k.shape == (k + 1, P)
+    assert traj_k.shape == (k + 1, P) and traj_k.nbytes == 8 * (k + 1) * P
 
 # %% [markdown]
 # ## Negative control: first-order MAML
@@ -242,16 +248,18 @@ for k in ks:
 # First-order MAML (FOMAML) replaces the Jacobian of the inner update by the identity,
 #
 # $$
-# g_{\text{FOMAML}} = \nabla L_B(\varphi_k),
+# g_{\text{FOMAML}} = \nabla L_B(\varphi_k)
+# \qquad \text{(definition)},
 # \tag{3.4}
 # $$
 #
 # the query gradient at the adapted parameters, with no Hessian at all. It is a useful
-# algorithm (tutorial 4), but it is *not* the gradient of $F_{\mathcal T}$, and the check that
+# algorithm (tutorial 4), but it is *not* the gradient of $F_\tau$, and the check that
 # the exact gradient passed must reject it. With $k = 0$ there is no inner step and the two
 # coincide.
 
 # %%
+fo_errors = []
 for k in (1, 2, 3):
     F = lambda p, k=k: tm.meta_objective(net, p, task, alpha, k)
     fo = gradcheck.check_grad(
@@ -262,18 +270,22 @@ for k in (1, 2, 3):
     )
     print(f"{fo}   (exact MAML: {maml_reports[k].error:.1e})")
     assert not fo.passed
+    fo_errors.append(fo.error)
+assert fo_errors[0] < fo_errors[1] < fo_errors[2]  # the first-order error grows with k
 
 g0_maml, g0_fomaml = tm.maml_grad(net, phi, task, alpha, 0), tm.fomaml_grad(net, phi, task, alpha, 0)
 assert np.array_equal(g0_maml, g0_fomaml)  # k = 0: both are grad L_B(phi), bit for bit
 
 # %% [markdown]
-# The first-order error grows with $k$ (about linearly here) and with $\alpha$: the dropped
-# terms are $\alpha H_i$ products. Tutorial 4 measures it and shows what it means on average.
+# The first-order error grows with $k$ (about linearly here: the printed errors) and with
+# $\alpha$: the dropped terms are $\alpha H_i$ products. Tutorial 4 measures it as the relative
+# dropped term $\rho$ and shows what it means on average.
 #
 # ## Summary
 #
 # * The inner update (3.1) is $k$ gradient steps on the support set; MAML minimises the query
-#   loss after them, $F(\varphi) = L_B(U^k_A(\varphi))$ (3.2).
+#   loss after them, $F_\tau(\varphi) = L_B(U^k_A(\varphi))$ (3.2). Iterates are indexed from
+#   $\varphi_0 = \varphi$, and $H_i$ is the support-loss Hessian at $\varphi_i$.
 # * The Jacobian of $k$ steps is $\prod_i (I - \alpha H_i)$, latest step on the left; the exact
 #   meta-gradient (3.3) applies its transpose to $\nabla L_B(\varphi_k)$.
 # * Right to left, (3.3) costs $k$ Hessian-vector products and $O(kP)$ memory for the trajectory;
