@@ -20,7 +20,7 @@
 # Numba kernels, checks that both give the same numbers, and compares their speed.
 #
 # The size of the work. A meta-iteration of MAML with $k = 1$ on the sine task (1-40-40-1
-# network, $K = 10$ support and 10 query points, 25 tasks) costs per task one forward and
+# network, $K = 10$ support and 10 query points, $M = 25$ tasks) costs per task one forward and
 # backward pass on the support set, one R-operator pass (the HVP of eq. (2.3)), and one forward
 # and backward pass on the query set: a few hundred thousand floating-point operations, spread
 # over products as small as $10 \times 40$ by $40 \times 40$. At that size the arithmetic of one
@@ -79,9 +79,10 @@ print(f"{stats.total_calls} Python function calls for one meta-iteration of {bat
 #
 # ## The kernels compute the same numbers
 #
-# The first call compiles the kernels (or loads them from numba's cache). Then both backends
-# are compared for each algorithm; they agree to round-off, the only difference being the
-# order of floating-point additions.
+# The first call compiles the kernels (or loads them from Numba's cache); its time is printed on
+# its own and never mixed into the speeds below. Then both backends are compared for each
+# algorithm; they agree to round-off, the only difference being the order of floating-point
+# additions. This also calls every kernel timed below once, so the timings that follow are warmed up.
 
 # %%
 t0 = time.perf_counter()
@@ -99,15 +100,17 @@ for algo, steps in [("maml", 1), ("maml", 3), ("fomaml", 1), ("reptile", 5)]:
 
 # %% [markdown]
 # The threshold $10^{-12}$ is far above float64 round-off ($\approx 10^{-16}$ per operation)
-# and far below any real mistake (a dropped term of eq. (3.3) is of relative size
-# $\approx 0.1$–$1$, see tutorial 4). The test suite holds the two backends to this tolerance for
+# and far below any real mistake (the term first-order MAML drops from eq. (3.3) is about a
+# third of the gradient for $k = 1$ on this network: the relative dropped term $\rho$ of
+# tutorial 4). The test suite holds the two backends to this tolerance for
 # random architectures, every activation, both losses and $k = 0 \dots 3$.
 #
 # ## How much faster
 #
-# Meta-iterations per second of the per-iteration work (median of a few repetitions; the
-# benchmark script `benchmarks/bench_sine.py` times the whole step, with task sampling and the
-# outer update, at 1 and 2 threads, against an operation count).
+# Meta-iterations per second of the per-iteration work (median of a few repetitions, after the
+# warm-up above; the benchmark script `benchmarks/bench_sine.py` times the whole step, with task
+# sampling and the outer update, at 1 and 2 threads, against an operation count).
+
 
 # %%
 def iterations_per_second(fn, steps, repeats=REPEATS, min_seconds=0.2):
