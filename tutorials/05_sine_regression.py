@@ -316,3 +316,26 @@ assert demo_curves["Reptile"].mean[2] < demo_curves["untrained init"].mean[2]  #
 # Classroom exercises `06_maml_k_steps` and `07_reptile_step` (`tinymeta exercises copy DIR` to start,
 # `tinymeta exercises check NN FILE` to check; see the instructors' page) are checked versions of
 # exercises like these: each checker reports the error it found, the threshold and a hint.
+
+# %% [markdown]
+# ## Try it yourself: the interactive demo
+#
+# `tinymeta.demo.show` puts the four initialisations trained above into the sine demo: click to
+# add (left) or remove (right) support points, draw a new task, choose the initialisation, set
+# $\alpha$ and the number of steps, and step or play the adaptation while the query MSE is plotted
+# step by step; "compare all" shows the four side by side on the same points. It needs matplotlib's
+# interactive notebook backend, ipympl (`pip install ipympl`, then `%matplotlib widget`); without
+# it, as when this page was built, it says so and shows one static frame: every initialisation after
+# 10 steps on the same 5 points. In a terminal, `tinymeta demo` opens the same demo in a window
+# (its initialisations are trained once, in seconds, and cached); see the demo page of the docs.
+
+# %%
+import tinymeta.demo
+
+sine_demo = tinymeta.demo.show(
+    "maml",
+    params={settings["algo"]: results[name].phi for name, settings in runs.items()},
+    compare=True,
+    seed=1,
+    steps=10,
+)
