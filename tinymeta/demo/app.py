@@ -20,7 +20,7 @@ PLOT_RECT = (0.0, 0.30, 1.0, 0.68)  # figure fraction kept for the panels; the w
 ALPHA_RANGE = (-3.0, -0.5)  # log10 alpha on the slider: 0.001 .. 0.316 (large enough to diverge)
 MAX_STEPS = 50
 PLAY_INTERVAL_MS = 350
-FIGSIZE = (12.5, 7.5)
+FIGSIZE = (12.0, 6.8)  # fits a 1366 x 768 screen with its toolbar
 
 
 class DemoApp:
@@ -67,6 +67,8 @@ class DemoApp:
         self.radio = RadioButtons(fig.add_axes((0.02, 0.03, 0.17, 0.23)), labels,
                                   active=self.names.index(s.init),
                                   radio_props={"facecolor": self.palette[s.init]})  # fmt: skip
+        for text in self.radio.labels:  # room for the algorithms still to come
+            text.set_fontsize("medium" if len(labels) <= 5 else "small")
         self.radio.on_clicked(self.on_select)
         self.alpha_slider = Slider(fig.add_axes((0.30, 0.20, 0.30, 0.035)), "alpha", *ALPHA_RANGE,
                                    valinit=float(np.clip(np.log10(s.alpha), *ALPHA_RANGE)))  # fmt: skip

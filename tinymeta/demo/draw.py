@@ -49,7 +49,7 @@ def layout(fig, names, compare, rect=(0.0, 0.0, 1.0, 1.0)):
     cell_w, cell_h = 0.66 * width / cols, 0.88 * height / rows
     fit = [fig.add_axes((left + (0.05 + (i % cols) * 0.66 / cols) * width,
                          bottom + 0.08 * height + (rows - 1 - i // cols) * cell_h,
-                         0.82 * cell_w, 0.74 * cell_h)) for i in range(n)]  # fmt: skip
+                         0.82 * cell_w, 0.7 * cell_h)) for i in range(n)]  # fmt: skip
     mse = fig.add_axes((left + 0.76 * width, bottom + 0.1 * height, 0.22 * width, 0.78 * height))
     return fit, mse
 
@@ -104,7 +104,7 @@ def draw_fit(ax, state, ad, label, color, history=True):
 def draw_mse(ax, state, curves):
     """The query MSE against steps, one line per entry of ``curves`` (label -> (mse, colour)), up to
     the step shown; the axes span every step so that they stay put while the adaptation plays."""
-    from matplotlib.ticker import LogFormatter
+    from matplotlib.ticker import FuncFormatter, NullFormatter
 
     ax.cla()
     finite = [m[np.isfinite(m) & (m > 0)] for m, _ in curves.values()]
@@ -113,10 +113,12 @@ def draw_mse(ax, state, curves):
         shown = min(state.shown, len(mse) - 1)
         ax.plot(np.arange(shown + 1), mse[: shown + 1], marker="o", ms=4, color=color, label=label)
     ax.set_yscale("log")
-    ax.yaxis.set_major_formatter(LogFormatter())  # 0.3, 1, 2 rather than 3 x 10^-1
-    ax.yaxis.set_minor_formatter(LogFormatter(labelOnlyBase=False, minor_thresholds=(1.2, 0.5)))
     if finite.size:  # an exploding step would squash every other value to the bottom: cap the axis
         ax.set_ylim(finite.min() / 1.5, min(finite.max() * 1.5, MSE_CAP))
+    low, high = ax.get_ylim()
+    minor = (2, 3, 5) if high / low < 20 else (2, 5) if high / low < 1000 else ()
+    ax.yaxis.set_major_formatter(FuncFormatter(_plain(minor)))  # 0.3, 1, 2 rather than 3 x 10^-1
+    ax.yaxis.set_minor_formatter(FuncFormatter(_plain(minor)) if minor else NullFormatter())
     ax.set_xlim(-0.3, state.steps + 0.3)
     ax.xaxis.get_major_locator().set_params(integer=True)
     ax.set_xlabel("inner steps")
@@ -125,6 +127,17 @@ def draw_mse(ax, state, curves):
     ax.grid(True, which="both", alpha=0.3)
     if len(curves) > 1:
         ax.legend(fontsize="small")
+
+
+def _plain(minor):
+    """Tick labels of a log axis as plain numbers (0.3, 2, 1e+04): powers of ten and, of the other
+    ticks, those whose leading digit is in ``minor``."""
+
+    def label(value, _position):
+        lead = value / 10 ** np.floor(np.log10(value) + 1e-9)
+        return f"{value:.3g}" if round(lead) in (1, *minor) else ""
+
+    return label
 
 
 def adaptations_for(state, trained):

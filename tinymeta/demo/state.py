@@ -216,10 +216,10 @@ def adaptation(state, trained) -> Adaptation:
     bad = np.flatnonzero(~np.isfinite(ad.mse))
     n = len(ad.mse) if bad.size == 0 else int(bad[0])  # steps 0 .. n-1 are finite
     if n <= state.steps:
-        problem = f"alpha = {state.alpha:.3g} diverges at step {n}: lower alpha"
+        problem = f"alpha {state.alpha:.3g} diverges at step {n}: lower it"
         return Adaptation(ad.x, ad.predictions[:n], ad.mse[:n], problem)
     if ad.mse[-1] > EXPLODED * max(ad.mse[0], 1.0):
-        return ad._replace(problem=f"alpha = {state.alpha:.3g} overshoots: the loss grows; lower alpha")
+        return ad._replace(problem=f"alpha {state.alpha:.3g} overshoots (the loss grows): lower it")
     return ad
 
 
