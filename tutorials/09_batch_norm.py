@@ -374,6 +374,12 @@ stats = net.batch_statistics(phi_k, task.x_support)
 together = net.forward_with_statistics(phi_k, task.x_query, stats)
 alone = np.vstack([net.forward_with_statistics(phi_k, task.x_query[i : i + 1], stats) for i in range(10)])
 transductive = net.forward(phi_k, task.x_query)
+a = task.x_query  # (9.5) by hand, with the support set's (mu_l, s2_l)
+for (W, b), beta, (mu_A, s2_A) in zip(net.unflatten(phi_k)[:-1], net.shifts(phi_k), stats, strict=True):
+    a = np.tanh((a @ W + b - mu_A) / np.sqrt(s2_A + EPS) + beta)
+by_hand = a @ net.unflatten(phi_k)[-1][0] + net.unflatten(phi_k)[-1][1]
+print(f"(9.5) by hand vs forward_with_statistics: max difference {np.abs(by_hand - together).max():.1e}")
+assert np.abs(by_hand - together).max() < 1e-13  # same formula: round-off only
 print(f"support statistics, whole batch vs one row at a time: {np.abs(together - alone).max():.1e}")
 print(f"support statistics vs the query batch's own (transductive): {np.abs(together - transductive).max():.2f}")
 assert np.abs(together - alone).max() < 1e-12
