@@ -49,8 +49,8 @@ def mlp_loss_grad(phi, X, y, sizes):
     # END SOLUTION
 
 
-# CHECK: a correct answer gives relative error ~1e-10 against central differences of the loss,
-# for four networks (one example, saturated units); threshold 1e-06.
+# CHECK: a correct answer gives relative error ~1e-16 (round-off) against the exact gradient,
+# for four networks (one example, saturated units); threshold 1e-12.
 
 if __name__ == "__main__":
     from tinymeta.exercises.cli import main

@@ -1,8 +1,10 @@
 """Exercise 05: the exact MAML gradient for one inner step.
 
-A task has a support set (x_s, y_s) and a query set (x_q, y_q). One inner step of gradient
-descent on the support loss L_s gives phi_1 = phi - alpha grad L_s(phi), and MAML's objective
-is F(phi) = L_q(phi_1). Derive dF/dphi by the chain rule: what is the Jacobian d phi_1 / d phi?
+A task has a support set A = (x_s, y_s) and a query set B = (x_q, y_q), with losses L_A and
+L_B. One inner step of gradient descent on the support loss, from phi_0 = phi, gives
+phi_1 = phi_0 - alpha grad L_A(phi_0), and MAML's objective is F(phi) = L_B(phi_1). Derive
+dF/dphi by the chain rule: what is the Jacobian d phi_1 / d phi_0, in terms of
+H_0 = hess L_A(phi_0)?
 
 Implement it with the network's exact gradient and Hessian-vector product:
 ``net.loss_and_grad(phi, X, Y) -> (loss, grad)`` and ``net.hvp(phi, X, Y, v) -> H v``
@@ -14,7 +16,7 @@ Check:  tinymeta exercises check 05 05_maml_k1.py    (or: python 05_maml_k1.py)
 
 
 def maml_grad_k1(net, phi, task, alpha):
-    """dF/dphi for F(phi) = L_q(phi - alpha grad L_s(phi)).
+    """dF/dphi for F(phi) = L_B(phi - alpha grad L_A(phi)).
 
     Parameters
     ----------
@@ -31,12 +33,12 @@ def maml_grad_k1(net, phi, task, alpha):
     x_s, y_s, x_q, y_q = task
     phi_1 = phi - alpha * net.loss_and_grad(phi, x_s, y_s)[1]
     g_q = net.loss_and_grad(phi_1, x_q, y_q)[1]
-    return g_q - alpha * net.hvp(phi, x_s, y_s, g_q)  # (I - alpha H_s(phi)) grad L_q(phi_1)
+    return g_q - alpha * net.hvp(phi, x_s, y_s, g_q)  # (I - alpha H_0) grad L_B(phi_1)
     # END SOLUTION
 
 
-# CHECK: a correct answer gives relative error ~1e-10 against central differences of the full
-# meta-objective F (first-order MAML misses by 2e-2 to 2e-1); threshold 1e-06.
+# CHECK: a correct answer gives relative error ~1e-16 (round-off) against the exact gradient
+# (first-order MAML misses by 2e-2 to 2e-1); threshold 1e-12.
 
 if __name__ == "__main__":
     from tinymeta.exercises.cli import main

@@ -9,9 +9,12 @@ line is replaced, at the indentation of the ``BEGIN`` line, by::
 with the message of the exercise's ``todo`` in :mod:`tinymeta.exercises.registry`. A block at
 column 0 is removed with nothing in its place (for notes meant for instructors only).
 
+The solutions are instructor material (``instructor/solutions/`` in a checkout of the
+repository, see :mod:`tinymeta.exercises.instructor`), so this runs only where they are.
+
 Usage::
 
-    python -m tinymeta.exercises.make_student            # rewrite student/ from solutions/
+    python -m tinymeta.exercises.make_student            # rewrite student/ from the solutions
     python -m tinymeta.exercises.make_student --check    # exit 1 if student/ is out of date
 """
 
@@ -22,7 +25,8 @@ import re
 import sys
 from pathlib import Path
 
-from .registry import EXERCISES, SOLUTIONS, STUDENT
+from .instructor import InstructorMaterialMissing, instructor_dir
+from .registry import EXERCISES, STUDENT
 
 BEGIN = re.compile(r"^(?P<indent>[ ]*)# BEGIN SOLUTION[ ]*$")
 END = re.compile(r"^[ ]*# END SOLUTION[ ]*$")
@@ -62,8 +66,12 @@ def strip_solutions(text, number, todo, source="<text>") -> str:
     return "".join(out)
 
 
-def generate(solutions=SOLUTIONS) -> dict[str, str]:
-    """``{filename: student text}`` for every exercise, from the files in ``solutions``."""
+def generate(solutions=None) -> dict[str, str]:
+    """``{filename: student text}`` for every exercise, from the files in ``solutions``.
+
+    ``solutions`` defaults to the instructor material's ``solutions/`` folder.
+    """
+    solutions = instructor_dir() / "solutions" if solutions is None else solutions
     files = {}
     for ex in EXERCISES:
         path = Path(solutions) / ex.filename
@@ -87,6 +95,11 @@ def main(argv=None) -> int:
     )
     parser.add_argument("--out", type=Path, default=STUDENT, help=f"where to write (default {STUDENT})")
     args = parser.parse_args(argv)
+    try:
+        instructor_dir()
+    except InstructorMaterialMissing as e:
+        print(f"make_student: {e}", file=sys.stderr)
+        return 2
     if args.check:
         bad = stale(args.out)
         for name in bad:

@@ -10,7 +10,8 @@ dL/dW_2 = a_1^T delta_2, dL/db_2 = 1^T delta_2, dL/dW_1 = X^T delta_1, dL/db_1 =
 The R-operator R{f} = d/dr f(phi + r v) at r = 0 (Pearlmutter 1994) applied to every line of
 the forward and backward pass gives H v = R{dL/dphi}, with v = (V_1, c_1, V_2, c_2) in the same
 layout. Use the product rule on every product; R{X} = 0; sigma''(z) = -2 tanh(z) (1 - tanh(z)^2).
-Never form the Hessian.
+Never form the Hessian, and do not difference gradients: a finite-difference product is
+not exact enough to pass.
 
 Check:  tinymeta exercises check 04 04_hvp_r_operator.py    (or: python 04_hvp_r_operator.py)
 """
@@ -38,8 +39,8 @@ def hvp_one_hidden(phi, X, y, v, sizes):
     raise NotImplementedError("exercise 04: write the R-operator pass")
 
 
-# CHECK: a correct answer gives relative error ~1e-11 against central differences of the exact
-# gradient along v (v random, a coordinate axis, or 0); threshold 1e-06.
+# CHECK: a correct answer gives relative error ~1e-16 (round-off) against the exact H v
+# (v random, a coordinate axis, or 0); threshold 1e-13.
 
 if __name__ == "__main__":
     from tinymeta.exercises.cli import main

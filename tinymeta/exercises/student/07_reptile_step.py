@@ -1,10 +1,10 @@
 """Exercise 07: one outer step of Reptile (Nichol, Achiam & Schulman 2018, Algorithm 2).
 
-For each task, run k steps of plain gradient descent (step size alpha, the whole support set
-every step) from phi on the task's support loss: that gives phi~_i. Then move phi toward
-the adapted parameters,
+For each of the M tasks of the meta-batch, run k steps of plain gradient descent (step size
+alpha, the whole support set every step) from phi_0 = phi on the task's support loss L_A:
+that gives phi~_j = phi_k. Then move phi toward the adapted parameters,
 
-    phi_new = phi + epsilon * (1/n) sum_i (phi~_i - phi)       (n tasks).
+    phi_new = phi + epsilon * (1/M) sum_j (phi~_j - phi)       (M tasks, j = 1 .. M).
 
 Use ``net.loss_and_grad(phi, X, Y) -> (loss, grad)`` (mse loss). Do not modify phi in place.
 Then think: what is phi_new for k = 1? (Do not call ``tinymeta.reptile_step``.)
@@ -16,13 +16,13 @@ import numpy as np  # noqa: F401  (you will need it)
 
 
 def reptile_step(net, phi, tasks, alpha, k, epsilon):
-    """phi + epsilon * mean over tasks of (phi~ - phi), phi~ after k SGD steps on the support set.
+    """phi + epsilon * mean over the M tasks of (phi~_j - phi), phi~_j after k SGD steps on the support set.
 
     Parameters
     ----------
     net : tinymeta.MLP
     phi : ndarray, shape (P,)
-    tasks : list of tinymeta.Task (x_support, y_support, x_query, y_query); only the support sets are used
+    tasks : list of M tinymeta.Task (x_support, y_support, x_query, y_query); only the support sets are used
     alpha : float, inner step size
     k : int >= 0, inner steps per task
     epsilon : float, outer step size

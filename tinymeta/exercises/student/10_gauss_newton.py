@@ -1,0 +1,50 @@
+"""Exercise 10: the Gauss-Newton vector product G v = J^T H_out J v of a one-hidden-layer net.
+
+The net of exercise 04, sizes = (d_0, d_1, d_2), phi = (W_1, b_1, W_2, b_2) flat:
+
+    z_1 = X W_1 + b_1,   a_1 = tanh(z_1),   yhat = a_1 W_2 + b_2.
+
+J = d yhat / d phi is the Jacobian of the outputs and H_out the Hessian of the loss with
+respect to the outputs: (2/n) I for loss = "mse", and per example (diag(p_i) - p_i p_i^T) / n
+with p = softmax(yhat) for loss = "cross_entropy" (exercise 09). The Gauss-Newton matrix
+G = J^T H_out J is the Hessian without the terms that contain the residual; unlike H it is
+positive semi-definite.
+
+Compute G v in three passes and never form J: J v by the forward R-pass (R{yhat} for the
+direction v = (V_1, c_1, V_2, c_2)), then u = H_out (J v), then J^T u by backpropagating u as
+if it were dL/dyhat. (Exercise 04's R-operator drops three terms here: which ones?)
+
+Check:  tinymeta exercises check 10 10_gauss_newton.py    (or: python 10_gauss_newton.py)
+"""
+
+import numpy as np  # noqa: F401  (you will need it)
+
+from tinymeta.params import flatten, unflatten  # noqa: F401
+
+
+def gauss_newton_vp(phi, X, y, v, sizes, loss):
+    """J^T H_out J v for a one-hidden-layer tanh net.
+
+    Parameters
+    ----------
+    phi, v : ndarray, shape (P,)
+    X : ndarray, shape (n, d_0)
+    y : ndarray, shape (n, d_2) for "mse"; int ndarray, shape (n,) for "cross_entropy"
+    sizes : tuple of 3 ints (d_0, d_1, d_2)
+    loss : "mse" or "cross_entropy"
+
+    Returns
+    -------
+    ndarray, shape (P,)
+    """
+    ### YOUR CODE HERE
+    raise NotImplementedError("exercise 10: write the Gauss-Newton product")
+
+
+# CHECK: a correct answer gives relative error ~1e-16 (round-off) against the exact G v, for MSE
+# and cross-entropy; threshold 1e-12.
+
+if __name__ == "__main__":
+    from tinymeta.exercises.cli import main
+
+    raise SystemExit(main(["check", "10", __file__]))
