@@ -48,12 +48,16 @@ def test_hidden_cases_differ_from_the_public_ones_and_are_reproducible(name):
         assert not any(same(a, b) for a, b in zip(hidden, public, strict=True))
         assert not any(same(a, b) for a, b in zip(hidden, other, strict=True))
     else:
-        assert [c.args for c in hidden] != [c.args for c in public] or [c.args for c in other] != [c.args for c in hidden]
+        assert [c.args for c in hidden] != [c.args for c in public] or [c.args for c in other] != [
+            c.args for c in hidden
+        ]
 
 
 @pytest.mark.parametrize("name", NAMES)
 def test_untouched_stub_is_not_attempted(name):
-    report = ex.check(name, ex.registry.load_function(ex.student_files()[NAMES.index(name)], ex.get(name).function))
+    report = ex.check(
+        name, ex.registry.load_function(ex.student_files()[NAMES.index(name)], ex.get(name).function)
+    )
     assert report.status == "not attempted" and not report.passed and report.score == 0.0
     assert f"exercise {name[:2]}:" in report.text
 
@@ -77,7 +81,9 @@ def test_solution_needs_the_instructor_material(monkeypatch, tmp_path):
         ex.solution("03")
     assert not instructor.has_material()
     (tmp_path / "mine" / "solutions").mkdir(parents=True)
-    (tmp_path / "mine" / "solutions" / "03_mlp_backward.py").write_text((SOLUTIONS / "03_mlp_backward.py").read_text())
+    (tmp_path / "mine" / "solutions" / "03_mlp_backward.py").write_text(
+        (SOLUTIONS / "03_mlp_backward.py").read_text()
+    )
     monkeypatch.setenv(instructor.ENV, str(tmp_path / "mine"))
     assert ex.check("03", ex.solution("03")).passed
 
@@ -121,12 +127,15 @@ def test_student_files_have_stub_marker_and_expected_error():
         assert f"threshold {exer.threshold:.0e}" in check
 
 
-@pytest.mark.parametrize(("text", "match"), [
-    ("x = 1\n", "no BEGIN SOLUTION"),
-    ("def f():\n    # BEGIN SOLUTION\n    return 1\n", "never closed"),
-    ("    # END SOLUTION\n", "without a BEGIN"),
-    ("# BEGIN SOLUTION\n# BEGIN SOLUTION\n", "inside the block"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        ("x = 1\n", "no BEGIN SOLUTION"),
+        ("def f():\n    # BEGIN SOLUTION\n    return 1\n", "never closed"),
+        ("    # END SOLUTION\n", "without a BEGIN"),
+        ("# BEGIN SOLUTION\n# BEGIN SOLUTION\n", "inside the block"),
+    ],
+)
 def test_make_student_rejects_unbalanced_markers(text, match):
     with pytest.raises(ValueError, match=match):
         make_student.strip_solutions(text, "09", "todo")
@@ -161,8 +170,18 @@ def test_cli_check_prints_the_table_and_exit_codes(tmp_path, capsys):
     assert "SyntaxError" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("argv", [["check", "77", "x.py"], ["nonsense"], [], ["check", "03", "x.py", "--timeout", "0"],
-                                  ["check", "all", "no_such_folder"], ["grade", "x"], ["check", "03", "x", "--seed", " "]])  # fmt: skip
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["check", "77", "x.py"],
+        ["nonsense"],
+        [],
+        ["check", "03", "x.py", "--timeout", "0"],
+        ["check", "all", "no_such_folder"],
+        ["grade", "x"],
+        ["check", "03", "x", "--seed", " "],
+    ],
+)
 def test_cli_usage_errors_exit_2_with_one_line(argv, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err

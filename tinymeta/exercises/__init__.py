@@ -40,9 +40,20 @@ from .registry import EXERCISES, STUDENT, Exercise, get
 from .report import FAILED, NOT_ATTEMPTED, PASSED, Item, Report
 
 __all__ = [
-    "names", "check", "check_file", "solution", "student_files", "Report", "Item", "Exercise", "EXERCISES",
-    "PASSED", "FAILED", "NOT_ATTEMPTED", "InstructorMaterialMissing",
-]  # fmt: skip
+    "names",
+    "check",
+    "check_file",
+    "solution",
+    "student_files",
+    "Report",
+    "Item",
+    "Exercise",
+    "EXERCISES",
+    "PASSED",
+    "FAILED",
+    "NOT_ATTEMPTED",
+    "InstructorMaterialMissing",
+]
 
 
 def names() -> list[str]:

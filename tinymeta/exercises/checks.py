@@ -21,16 +21,27 @@ from .report import FAILED, NOT_ATTEMPTED, PASSED, Item, Report
 from .trace import describe_fp
 
 __all__ = [
-    "Case", "Item", "Report", "GradeError", "PASSED", "FAILED", "NOT_ATTEMPTED", "compare", "diagnose",
-    "unpack", "as_array", "grade_results", "run", "APPROX", "SIGN",
-]  # fmt: skip
+    "Case",
+    "Item",
+    "Report",
+    "GradeError",
+    "PASSED",
+    "FAILED",
+    "NOT_ATTEMPTED",
+    "compare",
+    "diagnose",
+    "unpack",
+    "as_array",
+    "grade_results",
+    "run",
+    "APPROX",
+    "SIGN",
+]
 
 LOST = "lost"
 """Status of a case whose result never came back (a time-out, a crash)."""
 
-INPLACE = (
-    "modified an input array in place; compute new arrays (phi - alpha * g, not phi -= alpha * g)"
-)
+INPLACE = "modified an input array in place; compute new arrays (phi - alpha * g, not phi -= alpha * g)"
 NO_FP = (
     "NumPy reported no overflow or invalid operation in your code, so the NaN or inf was put there "
     "directly: an array from np.empty that was never filled, an explicit np.nan or np.inf, or a "
@@ -94,7 +105,11 @@ def grade_results(exercise, cases, results, kind="public", message="") -> Report
         except GradeError as e:
             new = [Item.error(case.label, str(e), thr)]
         except Exception as e:  # an output so odd that a comparison itself fails: still a verdict
-            new = [Item.error(case.label, f"the checker could not compare this output ({type(e).__name__}: {e})", thr)]
+            new = [
+                Item.error(
+                    case.label, f"the checker could not compare this output ({type(e).__name__}: {e})", thr
+                )
+            ]
         fp = describe_fp(res.get("fp") or ())
         for it in new:
             if not it.check.name.startswith(case.label):

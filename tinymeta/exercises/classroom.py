@@ -39,7 +39,9 @@ def find_students(class_dir) -> list[Path]:
         raise GraderError(f"CLASS_DIR {class_dir} is not a folder; expected one folder per student")
     students = sorted(p for p in class_dir.iterdir() if p.is_dir() and not p.name.startswith((".", "_")))
     if not students:
-        raise GraderError(f"CLASS_DIR {class_dir} has no student folders; expected {class_dir}/<student>/NN_name.py")
+        raise GraderError(
+            f"CLASS_DIR {class_dir} has no student folders; expected {class_dir}/<student>/NN_name.py"
+        )
     return students
 
 
@@ -84,16 +86,36 @@ def grade_class(class_dir, exercises, *, seed=None, timeout=30.0, memory_mb=1024
 
 
 def _checks(report):
-    return [{"name": it.check.name, "error": it.check.error if math.isfinite(it.check.error) else None,
-             "threshold": it.check.threshold, "passed": it.passed, "hint": it.hint} for it in report.items]  # fmt: skip
+    return [
+        {
+            "name": it.check.name,
+            "error": it.check.error if math.isfinite(it.check.error) else None,
+            "threshold": it.check.threshold,
+            "passed": it.passed,
+            "hint": it.hint,
+        }
+        for it in report.items
+    ]
 
 
 def gradescope(reports, kind) -> dict:
     """The Gradescope autograder ``results.json`` of one student's reports."""
-    tests = [{"name": f"{r.exercise}: {r.title}", "score": round(r.score, 4), "max_score": 1.0,
-              "status": "passed" if r.passed else "failed", "output": r.text} for r in reports]  # fmt: skip
-    return {"score": round(sum(t["score"] for t in tests), 4), "visibility": "visible",
-            "output": f"tinymeta exercises, {kind} cases", "tests": tests}  # fmt: skip
+    tests = [
+        {
+            "name": f"{r.exercise}: {r.title}",
+            "score": round(r.score, 4),
+            "max_score": 1.0,
+            "status": "passed" if r.passed else "failed",
+            "output": r.text,
+        }
+        for r in reports
+    ]
+    return {
+        "score": round(sum(t["score"] for t in tests), 4),
+        "visibility": "visible",
+        "output": f"tinymeta exercises, {kind} cases",
+        "tests": tests,
+    }
 
 
 def write_outputs(out_dir, results, kind, settings) -> list[Path]:
@@ -108,16 +130,37 @@ def write_outputs(out_dir, results, kind, settings) -> list[Path]:
             for student, reports in results.items():
                 for r in reports:
                     w.writerow([student, r.exercise, r.status, f"{r.score:.3f}", r.reason])
-        everything = {"cases": kind, **settings, "students": [
-            {"student": s, "score": round(sum(r.score for r in reps), 4), "max_score": len(reps),
-             "exercises": [{"exercise": r.exercise, "status": r.status, "score": round(r.score, 4),
-                            "reason": r.reason, "pattern": r.pattern, "checks": _checks(r), "report": r.text}
-                           for r in reps]} for s, reps in results.items()]}  # fmt: skip
+        everything = {
+            "cases": kind,
+            **settings,
+            "students": [
+                {
+                    "student": s,
+                    "score": round(sum(r.score for r in reps), 4),
+                    "max_score": len(reps),
+                    "exercises": [
+                        {
+                            "exercise": r.exercise,
+                            "status": r.status,
+                            "score": round(r.score, 4),
+                            "reason": r.reason,
+                            "pattern": r.pattern,
+                            "checks": _checks(r),
+                            "report": r.text,
+                        }
+                        for r in reps
+                    ],
+                }
+                for s, reps in results.items()
+            ],
+        }
         written[1].write_text(json.dumps(everything, indent=1), encoding="utf-8")
         for student, reports in results.items():
             folder = out_dir / "students" / student
             folder.mkdir(parents=True, exist_ok=True)
-            (folder / "results.json").write_text(json.dumps(gradescope(reports, kind), indent=1), encoding="utf-8")
+            (folder / "results.json").write_text(
+                json.dumps(gradescope(reports, kind), indent=1), encoding="utf-8"
+            )
             (folder / "report.txt").write_text("\n\n".join(r.text for r in reports) + "\n", encoding="utf-8")
             written += [folder / "results.json", folder / "report.txt"]
     except OSError as e:

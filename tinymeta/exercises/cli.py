@@ -59,14 +59,25 @@ def _count(text):
 
 def _limits(p):
     p.add_argument("--seed", help=f"instructor's secret: check on hidden cases (default ${ENV}, else public)")
-    p.add_argument("--timeout", type=_positive, default=DEFAULT_TIMEOUT, help="seconds per file (default %(default)g)")
-    p.add_argument("--memory", type=_count, default=DEFAULT_MEMORY_MB, metavar="MB",
-                   help="memory per check process (default %(default)d)")  # fmt: skip
+    p.add_argument(
+        "--timeout", type=_positive, default=DEFAULT_TIMEOUT, help="seconds per file (default %(default)g)"
+    )
+    p.add_argument(
+        "--memory",
+        type=_count,
+        default=DEFAULT_MEMORY_MB,
+        metavar="MB",
+        help="memory per check process (default %(default)d)",
+    )
 
 
 def _parser():
-    p = _Parser(prog="tinymeta exercises", epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
-                description="Exercises with checkers: derive, implement, check.")  # fmt: skip
+    p = _Parser(
+        prog="tinymeta exercises",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Exercises with checkers: derive, implement, check.",
+    )
     sub = p.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="the exercises, easy to hard")
     cp = sub.add_parser("copy", help="copy the student files into DIR (existing files are kept)")
@@ -106,8 +117,10 @@ def _copy(dest: Path, force: bool) -> int:
         shutil.copyfile(src, target)
         print(f"copied    {target}")
     first = EXERCISES[0]
-    print(f"\nnext: open {dest / first.filename}, fill in the function, and run\n"
-          f"  tinymeta exercises check {first.number} {dest / first.filename}")  # fmt: skip
+    print(
+        f"\nnext: open {dest / first.filename}, fill in the function, and run\n"
+        f"  tinymeta exercises check {first.number} {dest / first.filename}"
+    )
     return 0
 
 
@@ -151,21 +164,33 @@ def _exercise(name):
 
 def _grade(args) -> int:
     seed = _seed(args)
-    chosen = [_exercise(n) for n in args.exercises.split(",") if n.strip()] if args.exercises else list(EXERCISES)
+    chosen = (
+        [_exercise(n) for n in args.exercises.split(",") if n.strip()] if args.exercises else list(EXERCISES)
+    )
     if not chosen:
         raise UsageError("--exercises: expected at least one exercise")
     if seed is None:
         print(f"note: no --seed and no ${ENV}: grading on the public cases students can see", file=sys.stderr)
     kind = "hidden" if seed is not None else "public"
     start = time.perf_counter()
-    results = grade_class(args.class_dir, chosen, seed=seed, timeout=args.timeout, memory_mb=args.memory,
-                          jobs=args.jobs, progress=lambda s, reps: print(
-                              f"graded {s}: {sum(r.passed for r in reps)} of {len(reps)} passed", flush=True))  # fmt: skip
+    results = grade_class(
+        args.class_dir,
+        chosen,
+        seed=seed,
+        timeout=args.timeout,
+        memory_mb=args.memory,
+        jobs=args.jobs,
+        progress=lambda s, reps: print(
+            f"graded {s}: {sum(r.passed for r in reps)} of {len(reps)} passed", flush=True
+        ),
+    )
     settings = {"timeout_s": args.timeout, "memory_mb": args.memory, "exercises": [ex.id for ex in chosen]}
     written = write_outputs(args.out, results, kind, settings)
     print(f"\n{summary_table(results, chosen)}\n")
-    print(f"{kind} cases, {len(results)} students, {time.perf_counter() - start:.1f} s; wrote {written[0]}, "
-          f"{written[1]} and {args.out / 'students'}/<student>/results.json (Gradescope)")  # fmt: skip
+    print(
+        f"{kind} cases, {len(results)} students, {time.perf_counter() - start:.1f} s; wrote {written[0]}, "
+        f"{written[1]} and {args.out / 'students'}/<student>/results.json (Gradescope)"
+    )
     return 0
 
 

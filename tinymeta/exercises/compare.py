@@ -73,8 +73,23 @@ def as_array(name, got, shape, shape_hints=None):
     return arr
 
 
-def compare(name, got, exact, threshold, *, case=-1, variants=(), factors=None, blocks=None,
-            nonfinite="", hint="", approx=APPROX, where=None, shape_hints=None, shift=None) -> Item:  # fmt: skip
+def compare(
+    name,
+    got,
+    exact,
+    threshold,
+    *,
+    case=-1,
+    variants=(),
+    factors=None,
+    blocks=None,
+    nonfinite="",
+    hint="",
+    approx=APPROX,
+    where=None,
+    shape_hints=None,
+    shift=None,
+) -> Item:
     """One :class:`Item`: ``rel_error(got, exact)`` against ``threshold``, with a hint on failure.
 
     Parameters
@@ -115,8 +130,9 @@ def compare(name, got, exact, threshold, *, case=-1, variants=(), factors=None, 
     return Item(report, hint, case)
 
 
-def diagnose(got, exact, variants=(), factors=None, blocks=None, threshold=1e-6, approx=APPROX,
-             error=None, where=None) -> str:  # fmt: skip
+def diagnose(
+    got, exact, variants=(), factors=None, blocks=None, threshold=1e-6, approx=APPROX, error=None, where=None
+) -> str:
     """The hint for a wrong ``got``: a known mistake, a constant factor, wrong blocks, or the size."""
     error = rel_error(got, exact) if error is None else error
     with np.errstate(all="ignore"):

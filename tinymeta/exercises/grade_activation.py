@@ -49,10 +49,13 @@ def cases(rng):
     ]
     for label, z in zs:
         yield Case(
-            label, (z,), partial(grade, z=z), tags={"max |z|": float(np.round(np.abs(z).max(), 1))},
+            label,
+            (z,),
+            partial(grade, z=z),
+            tags={"max |z|": float(np.round(np.abs(z).max(), 1))},
             expected=lambda z=z: (logistic(z), logistic_d1(z)),
             oracle=lambda z=z: (_central(activations.softplus, z), _central(activations.softplus_d1, z)),
-        )  # fmt: skip
+        )
 
 
 def _central(f, z, h=1e-5):
@@ -72,24 +75,37 @@ def grade(out, measured, z):
     s, s1 = logistic(z), logistic_d1(z)
     with np.errstate(all="ignore"):
         wrong1 = [
-            ("sign error inside the logistic: sigma'(z) = 1 / (1 + e^(-z)), which tends to 1 as z -> +inf",
-             lambda: logistic(-z)),
+            (
+                "sign error inside the logistic: sigma'(z) = 1 / (1 + e^(-z)), which tends to 1 as z -> +inf",
+                lambda: logistic(-z),
+            ),
             ("d/dz log(1 + e^z) = e^z / (1 + e^z): the denominator 1 + e^z is missing", lambda: np.exp(z)),
-            ("you returned softplus itself, log(1 + e^z), not its derivative", lambda: activations.softplus(z)),
+            (
+                "you returned softplus itself, log(1 + e^z), not its derivative",
+                lambda: activations.softplus(z),
+            ),
             ("that is sigma'' = s (1 - s); sigma' is the logistic s(z) = 1 / (1 + e^-z)", lambda: s1),
-            ("the derivative of log(u) is u'/u: e^z / (1 + e^z), not 1 / (1 + e^z)", lambda: 1.0 / (1.0 + np.exp(z))),
-        ]  # fmt: skip
+            (
+                "the derivative of log(u) is u'/u: e^z / (1 + e^z), not 1 / (1 + e^z)",
+                lambda: 1.0 / (1.0 + np.exp(z)),
+            ),
+        ]
         wrong2 = [
-            ("that is the logistic's second derivative s (1 - s)(1 - 2 s), i.e. softplus''': "
-             "one derivative too many", lambda: s1 * (1 - 2 * s)),
+            (
+                "that is the logistic's second derivative s (1 - s)(1 - 2 s), i.e. softplus''': "
+                "one derivative too many",
+                lambda: s1 * (1 - 2 * s),
+            ),
             ("you returned sigma' again; sigma'' = d/dz logistic(z) = s (1 - s)", lambda: s),
             ("1 - s^2 is the pattern of tanh; the logistic's derivative is s (1 - s)", lambda: 1 - s * s),
-            ("d/dz 1/(1 + e^-z) = e^-z / (1 + e^-z)^2 = s (1 - s), not 1 / (1 + e^-z)^2 = s^2", lambda: s * s),
+            (
+                "d/dz 1/(1 + e^-z) = e^-z / (1 + e^-z)^2 = s (1 - s), not 1 / (1 + e^-z)^2 = s^2",
+                lambda: s * s,
+            ),
             ("s (1 + s)? the derivative of s = 1/(1 + e^-z) is s (1 - s)", lambda: s * (1 + s)),
-        ]  # fmt: skip
+        ]
     where = _where(z)
     return [
         compare("sigma'", d1, s, THRESHOLD, variants=wrong1, nonfinite=OVERFLOW, where=where),
         compare("sigma''", d2, s1, THRESHOLD, variants=wrong2, nonfinite=OVERFLOW, where=where),
     ]
-

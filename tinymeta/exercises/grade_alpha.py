@@ -22,12 +22,27 @@ THRESHOLD = 1e-11
 """Forward- and backward-mode implementations agree to < 1e-14 relative (measured); a central
 difference in alpha reaches ~1e-10 at best; a wrong formula misses by > 1e-3."""
 
-NOTES = {("k", "low"): "with one inner step u_1 = -grad L_A(phi_0) needs no Hessian: look at how "
-                       "u_i carries the earlier steps through (I - alpha H_i)"}  # fmt: skip
+NOTES = {
+    ("k", "low"): "with one inner step u_1 = -grad L_A(phi_0) needs no Hessian: look at how "
+    "u_i carries the earlier steps through (I - alpha H_i)"
+}
 
 
-def alpha_grad(net, phi, task, alpha, k, sign=-1.0, hess=True, hess_alpha=None, last_only=False, at_phi=False,
-               outer_support=False, hess_shift=0, hess_query=False):  # fmt: skip
+def alpha_grad(
+    net,
+    phi,
+    task,
+    alpha,
+    k,
+    sign=-1.0,
+    hess=True,
+    hess_alpha=None,
+    last_only=False,
+    at_phi=False,
+    outer_support=False,
+    hess_shift=0,
+    hess_query=False,
+):
     """dF/dalpha by forward mode; each switch makes one mistake."""
     xs, ys, xq, yq = task
     grad = lambda p, X, Y: net.loss_and_grad(p, X, Y)[1]
@@ -60,34 +75,72 @@ def cases(rng):
         net = _net(kind)
         phi, task = net.init(rng), _tasks(kind, rng)[0]
         args = (net, phi, task, alpha, k)
-        yield Case(label, args, partial(grade, args=args), tags={"k": k}, expected=partial(alpha_grad, *args),
-                   oracle=partial(oracle, *args))  # fmt: skip
+        yield Case(
+            label,
+            args,
+            partial(grade, args=args),
+            tags={"k": k},
+            expected=partial(alpha_grad, *args),
+            oracle=partial(oracle, *args),
+        )
 
 
 def oracle(net, phi, task, alpha, k, h=1e-6):
-    return (meta_objective(net, phi, task, alpha + h, k) - meta_objective(net, phi, task, alpha - h, k)) / (2 * h)
+    return (meta_objective(net, phi, task, alpha + h, k) - meta_objective(net, phi, task, alpha - h, k)) / (
+        2 * h
+    )
 
 
 def grade(out, measured, args):
     net, phi, task, alpha, k = args
     d = lambda **bug: lambda: alpha_grad(*args, **bug)
     variants = [
-        ("the Hessian terms are missing: phi_i itself depends on alpha, so d phi_{i+1} / d alpha = "
-         "(I - alpha H_i) d phi_i / d alpha - grad L_A(phi_i), not -grad L_A(phi_i) alone", d(hess=False)),
-        ("only the last inner step: every step moves phi_k, so d phi_k / d alpha collects all k steps",
-         d(last_only=True)),
-        ("every inner gradient was taken at phi: grad L_A(phi_i) is taken at the current iterate",
-         d(at_phi=True)),
+        (
+            "the Hessian terms are missing: phi_i itself depends on alpha, so d phi_{i+1} / d alpha = "
+            "(I - alpha H_i) d phi_i / d alpha - grad L_A(phi_i), not -grad L_A(phi_i) alone",
+            d(hess=False),
+        ),
+        (
+            "only the last inner step: every step moves phi_k, so d phi_k / d alpha collects all k steps",
+            d(last_only=True),
+        ),
+        (
+            "every inner gradient was taken at phi: grad L_A(phi_i) is taken at the current iterate",
+            d(at_phi=True),
+        ),
         ("sign error in the Hessian term: u_{i+1} = (I - alpha H_i) u_i - grad L_A(phi_i)", d(sign=1.0)),
-        ("missing alpha in the Hessian term: u_{i+1} = (I - alpha H_i) u_i - grad L_A(phi_i)", d(hess_alpha=1.0)),
-        ("the outer gradient is of the query loss L_B(phi_k), not of the support loss", d(outer_support=True)),
-        ("Hessian taken at the wrong iterate: H_i belongs at phi_i, where step i starts, not at phi_{i+1}",
-         d(hess_shift=1)),
-        ("the Hessians are of the support loss L_A (the loss of the inner steps), not of the query loss",
-         d(hess_query=True)),
-    ]  # fmt: skip
-    factors = {alpha: "multiplied by alpha", 1.0 / alpha: "divided by alpha", float(max(k, 1)): "a factor k",
-               1.0 / max(k, 1): "divided by k"}  # fmt: skip
+        (
+            "missing alpha in the Hessian term: u_{i+1} = (I - alpha H_i) u_i - grad L_A(phi_i)",
+            d(hess_alpha=1.0),
+        ),
+        (
+            "the outer gradient is of the query loss L_B(phi_k), not of the support loss",
+            d(outer_support=True),
+        ),
+        (
+            "Hessian taken at the wrong iterate: H_i belongs at phi_i, where step i starts, not at phi_{i+1}",
+            d(hess_shift=1),
+        ),
+        (
+            "the Hessians are of the support loss L_A (the loss of the inner steps), not of the query loss",
+            d(hess_query=True),
+        ),
+    ]
+    factors = {
+        alpha: "multiplied by alpha",
+        1.0 / alpha: "divided by alpha",
+        float(max(k, 1)): "a factor k",
+        1.0 / max(k, 1): "divided by k",
+    }
     shapes = {(phi.size,): "dF/dalpha is one number; a vector of P values is dF/dphi"}
-    return [compare("dF/dalpha", out, alpha_grad(*args), THRESHOLD, variants=variants, factors=factors,
-                    shape_hints=shapes)]  # fmt: skip
+    return [
+        compare(
+            "dF/dalpha",
+            out,
+            alpha_grad(*args),
+            THRESHOLD,
+            variants=variants,
+            factors=factors,
+            shape_hints=shapes,
+        )
+    ]

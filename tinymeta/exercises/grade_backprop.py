@@ -26,8 +26,20 @@ THRESHOLD = 1e-12
 NOTES = {("n", "low"): "right for one example only: the mean over the n examples (the 1/n) is off"}
 
 
-def backprop(sizes, phi, X, y, factor=2.0, mean=True, d1=None, transpose=False, tanh_out=False,
-             d1_out=False, bias_mean=False, d1_next=False):  # fmt: skip
+def backprop(
+    sizes,
+    phi,
+    X,
+    y,
+    factor=2.0,
+    mean=True,
+    d1=None,
+    transpose=False,
+    tanh_out=False,
+    d1_out=False,
+    bias_mean=False,
+    d1_next=False,
+):
     """The MSE gradient by backprop, with switches that reproduce the usual mistakes."""
     d1 = (lambda z: 1.0 - np.tanh(z) ** 2) if d1 is None else d1
     layers = unflatten(sizes, phi)
@@ -62,36 +74,69 @@ def cases(rng):
         phi = scale * net.init(rng)
         X, y = rng.standard_normal((n, sizes[0])), rng.standard_normal((n, sizes[-1]))
         yield Case(
-            label, (phi, X, y, tuple(sizes)), partial(grade, net=net, phi=phi, X=X, y=y), tags={"n": n},
+            label,
+            (phi, X, y, tuple(sizes)),
+            partial(grade, net=net, phi=phi, X=X, y=y),
+            tags={"n": n},
             expected=lambda net=net, phi=phi, X=X, y=y: net.loss_and_grad(phi, X, y)[1],
             oracle=lambda net=net, phi=phi, X=X, y=y: numerical_grad(lambda p: net.loss(p, X, y), phi),
-        )  # fmt: skip
+        )
 
 
 def grade(out, measured, net, phi, X, y):
     s, n = net.sizes, len(X)
     bp = lambda **bug: lambda: backprop(s, phi, X, y, **bug)
     variants = [
-        ("missing 1/n: the loss is the mean over the n examples, so dL/dyhat = 2 (yhat - y) / n", bp(mean=False)),
+        (
+            "missing 1/n: the loss is the mean over the n examples, so dL/dyhat = 2 (yhat - y) / n",
+            bp(mean=False),
+        ),
         ("missing factor 2: tinymeta's mse has no 1/2, so dL/dyhat = 2 (yhat - y) / n", bp(factor=1.0)),
-        ("missing sigma'(z) when propagating delta back through a hidden layer", bp(d1=lambda z: 1.0 + 0 * z)),
+        (
+            "missing sigma'(z) when propagating delta back through a hidden layer",
+            bp(d1=lambda z: 1.0 + 0 * z),
+        ),
         (Z_SQUARED, bp(d1=lambda z: 1.0 - z * z)),
         (NOT_SQUARED, bp(d1=lambda z: 1.0 - np.tanh(z))),
-        ("sigma' applied to the activation a = tanh(z) instead of to z: 1 - tanh(a)^2",
-         bp(d1=lambda z: 1.0 - np.tanh(np.tanh(z)) ** 2)),
-        ("transposed weight: delta_{l-1} = sigma'(z_{l-1}) * (delta_l W_l^T), not delta_l W_l", bp(transpose=True)),
+        (
+            "sigma' applied to the activation a = tanh(z) instead of to z: 1 - tanh(a)^2",
+            bp(d1=lambda z: 1.0 - np.tanh(np.tanh(z)) ** 2),
+        ),
+        (
+            "transposed weight: delta_{l-1} = sigma'(z_{l-1}) * (delta_l W_l^T), not delta_l W_l",
+            bp(transpose=True),
+        ),
         ("the output layer is linear in tinymeta (yhat = z_L, no tanh)", bp(tanh_out=True)),
-        ("sigma' applied to the linear output: the output layer has no activation, so "
-         "delta_L = dL/dyhat = 2 (yhat - y) / n with no sigma'(z_L)", bp(d1_out=True)),
-        ("sigma' of the wrong layer: delta_{l-1} = sigma'(z_{l-1}) * (delta_l W_l^T) uses the "
-         "pre-activation of layer l-1, not of layer l", bp(d1_next=True)),
-        ("a spurious 1/n in the bias gradients: dL/db_l = 1^T delta_l sums over the rows, it does "
-         "not average", bp(bias_mean=True)),
-    ]  # fmt: skip
-    factors = {float(n): "a missing 1/n (the loss is a mean over the n examples)",
-               0.5: "a missing factor 2 (tinymeta's mse has no 1/2)",
-               2.0: "a spurious factor 2", 1.0 / n: "a spurious 1/n"}  # fmt: skip
+        (
+            "sigma' applied to the linear output: the output layer has no activation, so "
+            "delta_L = dL/dyhat = 2 (yhat - y) / n with no sigma'(z_L)",
+            bp(d1_out=True),
+        ),
+        (
+            "sigma' of the wrong layer: delta_{l-1} = sigma'(z_{l-1}) * (delta_l W_l^T) uses the "
+            "pre-activation of layer l-1, not of layer l",
+            bp(d1_next=True),
+        ),
+        (
+            "a spurious 1/n in the bias gradients: dL/db_l = 1^T delta_l sums over the rows, it does "
+            "not average",
+            bp(bias_mean=True),
+        ),
+    ]
+    factors = {
+        float(n): "a missing 1/n (the loss is a mean over the n examples)",
+        0.5: "a missing factor 2 (tinymeta's mse has no 1/2)",
+        2.0: "a spurious factor 2",
+        1.0 / n: "a spurious 1/n",
+    }
     return [
-        compare("gradient", out, net.loss_and_grad(phi, X, y)[1], THRESHOLD, variants=variants,
-                factors=factors, blocks=blocks(s))  # fmt: skip
+        compare(
+            "gradient",
+            out,
+            net.loss_and_grad(phi, X, y)[1],
+            THRESHOLD,
+            variants=variants,
+            factors=factors,
+            blocks=blocks(s),
+        )
     ]

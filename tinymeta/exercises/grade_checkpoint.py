@@ -49,8 +49,14 @@ def cases(rng):
     ]:
         phi, task = net.init(rng), Sine(K=10, K_query=10).sample(rng, 1)[0]
         args = (net, phi, task, alpha, k, every)
-        yield Case(label, args, partial(grade, args=args), tags={"k": k, "every": every},
-                   probes=("calls", "memory"), expected=partial(exact_maml_grad, *args[:5]))  # fmt: skip
+        yield Case(
+            label,
+            args,
+            partial(grade, args=args),
+            tags={"k": k, "every": every},
+            probes=("calls", "memory"),
+            expected=partial(exact_maml_grad, *args[:5]),
+        )
 
 
 def grade(out, measured, args):
@@ -58,17 +64,29 @@ def grade(out, measured, args):
     m = lambda **bug: lambda: maml(net, phi, task, alpha, k, **bug)
     floor_k = (k // every) * every
     wrong = variants(m, k) + [
-        ("the last, shorter segment is missing: with k not a multiple of m the last segment has "
-         "k - m floor(k/m) steps", lambda: maml(net, phi, task, alpha, floor_k)),
-    ]  # fmt: skip
-    items = [compare("meta-gradient", out, exact_maml_grad(net, phi, task, alpha, k), THRESHOLD, variants=wrong,
-                     blocks=blocks(net.sizes), approx=APPROX)]  # fmt: skip
+        (
+            "the last, shorter segment is missing: with k not a multiple of m the last segment has "
+            "k - m floor(k/m) steps",
+            lambda: maml(net, phi, task, alpha, floor_k),
+        ),
+    ]
+    items = [
+        compare(
+            "meta-gradient",
+            out,
+            exact_maml_grad(net, phi, task, alpha, k),
+            THRESHOLD,
+            variants=wrong,
+            blocks=blocks(net.sizes),
+            approx=APPROX,
+        )
+    ]
     peak = measured.get("peak_bytes")
     if peak is not None:
         vectors, limit = peak / (8 * net.num_params), math.ceil(k / every) + every + SLACK
         check = CheckReport(f"memory {vectors:.1f} P-vectors / limit {limit}", vectors / limit, 1.0)
         hint = (
-            f"you keep more than the checkpoints and one segment (storing every iterate takes k + 1 = {k + 1}): "
+            f"you keep more than the checkpoints and one segment (every iterate is k + 1 = {k + 1} vectors): "
             "keep phi_0, phi_m, phi_2m, ... on the way forward and recompute each segment's iterates from "
             "its checkpoint on the way back, one segment at a time"
         )

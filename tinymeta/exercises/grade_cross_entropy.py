@@ -55,9 +55,14 @@ def cases(rng):
         y = rng.integers(0, c, size=n)
         u = rng.standard_normal((n, c))
         args = (yhat, y, u)
-        yield Case(label, args, partial(grade, args=args), tags={"n": n, "max |yhat|": 800.0 if huge else 10.0},
-                   expected=lambda a=args: (cross_entropy_grad(a[0], a[1]), cross_entropy_hvp(*a)),
-                   oracle=partial(oracle, *args))  # fmt: skip
+        yield Case(
+            label,
+            args,
+            partial(grade, args=args),
+            tags={"n": n, "max |yhat|": 800.0 if huge else 10.0},
+            expected=lambda a=args: (cross_entropy_grad(a[0], a[1]), cross_entropy_hvp(*a)),
+            oracle=partial(oracle, *args),
+        )
 
 
 def oracle(yhat, y, u):
@@ -80,26 +85,64 @@ def grade(out, measured, args):
     q = p - onehot
     grad_variants = [
         ("-onehot(y) is missing: dL/dyhat = (p - onehot(y)) / n", p / n),
-        ("softmax over the wrong axis: normalise each row (each example) over the c classes, axis=1",
-         (pc - onehot) / n),
-        ("log-softmax in place of softmax: dL/dyhat = (softmax(yhat) - onehot(y)) / n", lambda: (np.log(p) - onehot) / n),
-    ]  # fmt: skip
+        (
+            "softmax over the wrong axis: normalise each row (each example) over the c classes, axis=1",
+            (pc - onehot) / n,
+        ),
+        (
+            "log-softmax in place of softmax: dL/dyhat = (softmax(yhat) - onehot(y)) / n",
+            lambda: (np.log(p) - onehot) / n,
+        ),
+    ]
     hvp_variants = [
-        ("diag(p) only: the Hessian of log-sum-exp is diag(p) - p p^T; the -p (p . u) term is missing", p * u / n),
-        ("-p p^T only: the Hessian of log-sum-exp is diag(p) - p p^T; the p * u term is missing", -p * pu / n),
-        ("sum(u) in place of p . u: (diag(p) - p p^T) u = p * u - p (p . u), the inner product weighted "
-         "by p", (p * u - p * u.sum(axis=1, keepdims=True)) / n),
+        (
+            "diag(p) only: the Hessian of log-sum-exp is diag(p) - p p^T; the -p (p . u) term is missing",
+            p * u / n,
+        ),
+        (
+            "-p p^T only: the Hessian of log-sum-exp is diag(p) - p p^T; the p * u term is missing",
+            -p * pu / n,
+        ),
+        (
+            "sum(u) in place of p . u: (diag(p) - p p^T) u = p * u - p (p . u), the inner product weighted "
+            "by p",
+            (p * u - p * u.sum(axis=1, keepdims=True)) / n,
+        ),
         ("(2/n) u is the output Hessian of the MSE; cross-entropy's is (diag(p) - p p^T) / n", 2.0 * u / n),
-        ("p - onehot(y) in place of p: the output Hessian of cross-entropy does not depend on the labels",
-         (q * u - q * np.sum(q * u, axis=1, keepdims=True)) / n),
-        ("softmax over the wrong axis: normalise each row (each example) over the c classes, axis=1",
-         (pc * u - pc * np.sum(pc * u, axis=1, keepdims=True)) / n),
-    ]  # fmt: skip
+        (
+            "p - onehot(y) in place of p: the output Hessian of cross-entropy does not depend on the labels",
+            (q * u - q * np.sum(q * u, axis=1, keepdims=True)) / n,
+        ),
+        (
+            "softmax over the wrong axis: normalise each row (each example) over the c classes, axis=1",
+            (pc * u - pc * np.sum(pc * u, axis=1, keepdims=True)) / n,
+        ),
+    ]
     factors = {float(n): "a missing 1/n (the loss is a mean over the n examples)", 1.0 / n: "a spurious 1/n"}
     shapes = {(c, n): "transposed: one row per example, one column per class"}
     return [
-        compare("dL/dyhat", g, cross_entropy_grad(yhat, y), THRESHOLD, variants=grad_variants, factors=factors,
-                nonfinite=OVERFLOW, where=_rows, shape_hints=shapes, approx=FINITE_DIFFERENCE),
-        compare("H_out u", Hu, cross_entropy_hvp(yhat, y, u), THRESHOLD, variants=hvp_variants, factors=factors,
-                nonfinite=OVERFLOW, where=_rows, shape_hints=shapes, approx=FINITE_DIFFERENCE),
-    ]  # fmt: skip
+        compare(
+            "dL/dyhat",
+            g,
+            cross_entropy_grad(yhat, y),
+            THRESHOLD,
+            variants=grad_variants,
+            factors=factors,
+            nonfinite=OVERFLOW,
+            where=_rows,
+            shape_hints=shapes,
+            approx=FINITE_DIFFERENCE,
+        ),
+        compare(
+            "H_out u",
+            Hu,
+            cross_entropy_hvp(yhat, y, u),
+            THRESHOLD,
+            variants=hvp_variants,
+            factors=factors,
+            nonfinite=OVERFLOW,
+            where=_rows,
+            shape_hints=shapes,
+            approx=FINITE_DIFFERENCE,
+        ),
+    ]

@@ -40,8 +40,14 @@ def cases(rng):
         a, W = rng.standard_normal((n, di)), scale * rng.standard_normal((di, do))
         b, delta = rng.standard_normal(do), rng.standard_normal((n, do))
         args = (a, W, b, delta)
-        yield Case(label, args, partial(grade, args=args), tags={"n": n},
-                   expected=partial(exact, *args), oracle=partial(oracle, *args))  # fmt: skip
+        yield Case(
+            label,
+            args,
+            partial(grade, args=args),
+            tags={"n": n},
+            expected=partial(exact, *args),
+            oracle=partial(oracle, *args),
+        )
 
 
 def exact(a, W, b, delta):
@@ -51,8 +57,11 @@ def exact(a, W, b, delta):
 
 def oracle(a, W, b, delta):
     L = lambda a_, W_, b_: np.sum(delta * np.tanh(a_ @ W_ + b_))
-    return (numerical_grad(lambda W_: L(a, W_, b), W), numerical_grad(lambda b_: L(a, W, b_), b),
-            numerical_grad(lambda a_: L(a_, W, b), a))  # fmt: skip
+    return (
+        numerical_grad(lambda W_: L(a, W_, b), W),
+        numerical_grad(lambda b_: L(a, W, b_), b),
+        numerical_grad(lambda a_: L(a_, W, b), a),
+    )
 
 
 def grade(out, measured, args):
@@ -63,22 +72,43 @@ def grade(out, measured, args):
     t = np.tanh(z)
     dz = delta * (1.0 - t**2)
     wrong_dz = {
-        MISSING_D1: delta, Z_SQUARED: delta * (1 - z * z), NOT_SQUARED: delta * (1 - t),
+        MISSING_D1: delta,
+        Z_SQUARED: delta * (1 - z * z),
+        NOT_SQUARED: delta * (1 - t),
         OF_H: delta * (1 - np.tanh(t) ** 2),
-    }  # fmt: skip
+    }
     factors = {1.0 / n: SPURIOUS_N}
     order = "the outputs are in the order (dL/dW, dL/db, dL/da)"
     shapes_b = {(n, d_out): "dL/db has the shape of b: sum dL/dz over the rows (examples)", (n, d_in): order}
     shapes_a = {(d_in, d_out): order, (d_out,): order}
     return [
-        compare("dL/dW", dW, a.T @ dz, THRESHOLD,
-                variants=[(h, a.T @ w) for h, w in wrong_dz.items()]
-                + [("transposed: dL/dW = a^T dL/dz has the shape of W, (d_in, d_out)", (a.T @ dz).T)],
-                factors=factors, shape_hints={(n, d_in): order, (d_out,): order}),
-        compare("dL/db", db, dz.sum(0), THRESHOLD, variants=[(h, w.sum(0)) for h, w in wrong_dz.items()],
-                factors=factors, shape_hints=shapes_b),
-        compare("dL/da", da, dz @ W.T, THRESHOLD,
-                variants=[(h, w @ W.T) for h, w in wrong_dz.items()]
-                + [("transposed weight: dL/da = dL/dz W^T, not dL/dz W", lambda: dz @ W)],
-                factors=factors, shape_hints=shapes_a),
-    ]  # fmt: skip
+        compare(
+            "dL/dW",
+            dW,
+            a.T @ dz,
+            THRESHOLD,
+            variants=[(h, a.T @ w) for h, w in wrong_dz.items()]
+            + [("transposed: dL/dW = a^T dL/dz has the shape of W, (d_in, d_out)", (a.T @ dz).T)],
+            factors=factors,
+            shape_hints={(n, d_in): order, (d_out,): order},
+        ),
+        compare(
+            "dL/db",
+            db,
+            dz.sum(0),
+            THRESHOLD,
+            variants=[(h, w.sum(0)) for h, w in wrong_dz.items()],
+            factors=factors,
+            shape_hints=shapes_b,
+        ),
+        compare(
+            "dL/da",
+            da,
+            dz @ W.T,
+            THRESHOLD,
+            variants=[(h, w @ W.T) for h, w in wrong_dz.items()]
+            + [("transposed weight: dL/da = dL/dz W^T, not dL/dz W", lambda: dz @ W)],
+            factors=factors,
+            shape_hints=shapes_a,
+        ),
+    ]

@@ -29,8 +29,22 @@ differences misses by > 1e-10; a wrong term misses by > 1e-3."""
 NOTES = {("cross_entropy", "low"): "right for MSE only: look at the output Hessian of cross-entropy"}
 
 
-def gn(sizes, phi, X, y, v, loss, h_out=True, mse_out=False, RaW2=True, tV2=True, c=True, d1_back=True,
-       d1_form="tanh2", transpose=False):  # fmt: skip
+def gn(
+    sizes,
+    phi,
+    X,
+    y,
+    v,
+    loss,
+    h_out=True,
+    mse_out=False,
+    RaW2=True,
+    tV2=True,
+    c=True,
+    d1_back=True,
+    d1_form="tanh2",
+    transpose=False,
+):
     """J^T H_out J v for a one-hidden-layer tanh net; each switch makes one mistake."""
     (W1, b1), (W2, b2) = unflatten(sizes, phi)
     (V1, C1), (V2, C2) = unflatten(sizes, v)
@@ -72,31 +86,43 @@ def cases(rng):
         y = rng.standard_normal((n, sizes[-1])) if loss == "mse" else rng.integers(0, sizes[-1], size=n)
         v = rng.standard_normal(net.num_params)
         args = (phi, X, y, v / np.linalg.norm(v), tuple(sizes), loss)
-        yield Case(label, args, partial(grade, net=net, args=args),
-                   tags={"n": n, "cross_entropy": int(loss == "cross_entropy")},
-                   expected=partial(gn, *args[4:5], *args[:4], loss),
-                   oracle=partial(oracle, net, *args[:4], loss))  # fmt: skip
+        yield Case(
+            label,
+            args,
+            partial(grade, net=net, args=args),
+            tags={"n": n, "cross_entropy": int(loss == "cross_entropy")},
+            expected=partial(gn, *args[4:5], *args[:4], loss),
+            oracle=partial(oracle, net, *args[:4], loss),
+        )
 
 
 def grade(out, measured, net, args):
     phi, X, y, v, s, loss = args
     G = lambda **bug: lambda: gn(s, phi, X, y, v, loss, **bug)
     variants = [
-        ("this is the full Hessian-vector product H v; Gauss-Newton keeps only J^T H_out J v and drops "
-         "every term with the residual (the sigma'' term, delta_2 V_2^T, R{a_1}^T delta_2)",
-         lambda: net.hvp(phi, X, y, v, loss)),
+        (
+            "this is the full Hessian-vector product H v; Gauss-Newton keeps only J^T H_out J v and drops "
+            "every term with the residual (the sigma'' term, delta_2 V_2^T, R{a_1}^T delta_2)",
+            lambda: net.hvp(phi, X, y, v, loss),
+        ),
         ("missing the output Hessian: G = J^T H_out J, not J^T J", G(h_out=False)),
-        ("(2/n) I is the output Hessian of the MSE; cross-entropy's is (diag(p) - p p^T) / n per example",
-         G(mse_out=True)),
+        (
+            "(2/n) I is the output Hessian of the MSE; cross-entropy's is (diag(p) - p p^T) / n per example",
+            G(mse_out=True),
+        ),
         ("J v misses R{a_1} W_2: R{yhat} = (sigma'(z_1) * R{z_1}) W_2 + a_1 V_2 + c_2", G(RaW2=False)),
         ("J v misses a_1 V_2: R{yhat} = (sigma'(z_1) * R{z_1}) W_2 + a_1 V_2 + c_2", G(tV2=False)),
         ("the bias directions are missing: R{z_1} = X V_1 + c_1 and R{yhat} = ... + c_2", G(c=False)),
         ("missing sigma'(z_1) in J^T: backpropagate u = H_out J v through the tanh layer", G(d1_back=False)),
         ("1 - tanh(z) is not tanh'(z): sigma'(z) = 1 - tanh(z)^2", G(d1_form="tanh")),
         ("transposed weight in J^T: e_1 = u W_2^T, not u W_2", G(transpose=True)),
-    ]  # fmt: skip
+    ]
     n = len(X)
-    factors = {float(n): "a missing 1/n (the loss is a mean over the n examples)", 0.5: "a missing factor 2",
-               2.0: "a spurious factor 2", 1.0 / n: "a spurious 1/n"}  # fmt: skip
+    factors = {
+        float(n): "a missing 1/n (the loss is a mean over the n examples)",
+        0.5: "a missing factor 2",
+        2.0: "a spurious factor 2",
+        1.0 / n: "a spurious 1/n",
+    }
     exact = gn(s, phi, X, y, v, loss)
     return [compare("G v", out, exact, THRESHOLD, variants=variants, factors=factors, blocks=blocks(s))]

@@ -33,14 +33,35 @@ FINITE_DIFFERENCE = (
 NOTES = {("n", "low"): "right for one example only: the 1/n of the mean loss is off"}
 
 
-def rop(sizes, phi, X, y, v, d2=True, dV=True, Ra=True, d2_sign=1.0, d1_form="tanh2", d2_form="ok",
-        c1=True, c2=True, tV2=True, RaW2=True, Vt=False):  # fmt: skip
+def rop(
+    sizes,
+    phi,
+    X,
+    y,
+    v,
+    d2=True,
+    dV=True,
+    Ra=True,
+    d2_sign=1.0,
+    d1_form="tanh2",
+    d2_form="ok",
+    c1=True,
+    c2=True,
+    tV2=True,
+    RaW2=True,
+    Vt=False,
+):
     """H v of a one-hidden-layer tanh MLP with MSE by the R-operator; switches change single terms."""
     (W1, b1), (W2, b2) = unflatten(sizes, phi)
     (V1, C1), (V2, C2) = unflatten(sizes, v)
     t = np.tanh(X @ W1 + b1)
     s1 = {"tanh2": 1 - t * t, "tanh": 1 - t}[d1_form]
-    s2 = d2_sign * {"ok": -2.0 * t * (1 - t * t), "no_t": -2.0 * (1 - t * t), "one_minus_t": -2.0 * t * (1 - t)}[d2_form]
+    s2 = (
+        d2_sign
+        * {"ok": -2.0 * t * (1 - t * t), "no_t": -2.0 * (1 - t * t), "one_minus_t": -2.0 * t * (1 - t)}[
+            d2_form
+        ]
+    )
     delta2 = 2.0 * (t @ W2 + b2 - y) / len(X)
     Rz1 = X @ V1 + (C1 if c1 else 0.0)
     Ryhat = ((s1 * Rz1) @ W2 if RaW2 else 0.0) + (t @ V2 if tV2 else 0.0) + (C2 if c2 else 0.0)
@@ -64,14 +85,22 @@ def cases(rng):
         phi = net.init(rng)
         X, y = rng.standard_normal((n, sizes[0])), rng.standard_normal((n, sizes[-1]))
         v = rng.standard_normal(net.num_params)
-        v = {"unit": v / np.linalg.norm(v), "axis": np.eye(net.num_params)[int(rng.integers(0, 4))], "zero": 0 * v}[kind]
+        v = {
+            "unit": v / np.linalg.norm(v),
+            "axis": np.eye(net.num_params)[int(rng.integers(0, 4))],
+            "zero": 0 * v,
+        }[kind]
         args = (phi, X, y, v, tuple(sizes))
         yield Case(
-            label, args, partial(grade, net=net, args=args), tags={"n": n},
+            label,
+            args,
+            partial(grade, net=net, args=args),
+            tags={"n": n},
             expected=partial(net.hvp, phi, X, y, v),
             oracle=lambda net=net, phi=phi, X=X, y=y, v=v: directional_derivative(
-                lambda p: net.loss_and_grad(p, X, y)[1], phi, v, h=1e-5),
-        )  # fmt: skip
+                lambda p: net.loss_and_grad(p, X, y)[1], phi, v, h=1e-5
+            ),
+        )
 
 
 def grade(out, measured, net, args):
@@ -81,25 +110,56 @@ def grade(out, measured, net, args):
     variants = [
         ("missing sigma'' term: R{delta_1} = sigma''(z_1) R{z_1} e_1 + sigma'(z_1) R{e_1}", R(d2=False)),
         ("sign error in sigma'': tanh''(z) = -2 tanh(z) (1 - tanh(z)^2)", R(d2_sign=-1.0)),
-        ("wrong sigma'': tanh''(z) = -2 tanh(z) (1 - tanh(z)^2); the factor tanh(z) is missing", R(d2_form="no_t")),
-        ("wrong sigma'': tanh''(z) = -2 tanh(z) (1 - tanh(z)^2), not -2 tanh(z) (1 - tanh(z))",
-         R(d2_form="one_minus_t")),
+        (
+            "wrong sigma'': tanh''(z) = -2 tanh(z) (1 - tanh(z)^2); the factor tanh(z) is missing",
+            R(d2_form="no_t"),
+        ),
+        (
+            "wrong sigma'': tanh''(z) = -2 tanh(z) (1 - tanh(z)^2), not -2 tanh(z) (1 - tanh(z))",
+            R(d2_form="one_minus_t"),
+        ),
         ("1 - tanh(z) is not tanh'(z): sigma'(z) = 1 - tanh(z)^2 (the square is missing)", R(d1_form="tanh")),
-        ("missing delta_2 V_2^T in R{e_1} = R{delta_2} W_2^T + delta_2 V_2^T "
-         "(the product rule on e_1 = delta_2 W_2^T)", R(dV=False)),
-        ("transposed V_2: R{e_1} = R{delta_2} W_2^T + delta_2 V_2^T, with V_2 transposed like W_2", R(Vt=True)),
+        (
+            "missing delta_2 V_2^T in R{e_1} = R{delta_2} W_2^T + delta_2 V_2^T "
+            "(the product rule on e_1 = delta_2 W_2^T)",
+            R(dV=False),
+        ),
+        (
+            "transposed V_2: R{e_1} = R{delta_2} W_2^T + delta_2 V_2^T, with V_2 transposed like W_2",
+            R(Vt=True),
+        ),
         ("missing R{a_1}^T delta_2 in R{dL/dW_2} = R{a_1}^T delta_2 + a_1^T R{delta_2}", R(Ra=False)),
         ("missing c_1 in R{z_1} = X V_1 + c_1 (the bias has a direction too)", R(c1=False)),
         ("missing c_2 in R{yhat} = R{a_1} W_2 + a_1 V_2 + c_2", R(c2=False)),
-        ("missing a_1 V_2 in R{yhat} = R{a_1} W_2 + a_1 V_2 + c_2 (the product rule on a_1 W_2)", R(tV2=False)),
-        ("missing R{a_1} W_2 in R{yhat} = R{a_1} W_2 + a_1 V_2 + c_2 (the product rule on a_1 W_2)", R(RaW2=False)),
-        ("this is the Gauss-Newton product J^T H_out J v: it drops every term with the residual delta_2 "
-         "(the sigma'' term, delta_2 V_2^T and R{a_1}^T delta_2)", R(d2=False, dV=False, Ra=False)),
-    ]  # fmt: skip
-    factors = {float(n): "missing 1/n: the output Hessian of the mean loss is (2/n) I",
-               0.5: "missing factor 2: R{delta_2} = (2/n) R{yhat}", 2.0: "a spurious factor 2",
-               1.0 / n: "a spurious 1/n"}  # fmt: skip
+        (
+            "missing a_1 V_2 in R{yhat} = R{a_1} W_2 + a_1 V_2 + c_2 (the product rule on a_1 W_2)",
+            R(tV2=False),
+        ),
+        (
+            "missing R{a_1} W_2 in R{yhat} = R{a_1} W_2 + a_1 V_2 + c_2 (the product rule on a_1 W_2)",
+            R(RaW2=False),
+        ),
+        (
+            "this is the Gauss-Newton product J^T H_out J v: it drops every term with the residual delta_2 "
+            "(the sigma'' term, delta_2 V_2^T and R{a_1}^T delta_2)",
+            R(d2=False, dV=False, Ra=False),
+        ),
+    ]
+    factors = {
+        float(n): "missing 1/n: the output Hessian of the mean loss is (2/n) I",
+        0.5: "missing factor 2: R{delta_2} = (2/n) R{yhat}",
+        2.0: "a spurious factor 2",
+        1.0 / n: "a spurious 1/n",
+    }
     return [
-        compare("H v", out, net.hvp(phi, X, y, v), THRESHOLD, variants=variants, factors=factors,
-                blocks=blocks(s), approx=FINITE_DIFFERENCE)  # fmt: skip
+        compare(
+            "H v",
+            out,
+            net.hvp(phi, X, y, v),
+            THRESHOLD,
+            variants=variants,
+            factors=factors,
+            blocks=blocks(s),
+            approx=FINITE_DIFFERENCE,
+        )
     ]

@@ -38,9 +38,28 @@ NOTES = {
 }
 
 
-def maml(net, phi, task, alpha, k, first_order=False, left_to_right=False, hess_shift=0, hess_at_phi=False,
-         hess_alpha=None, sign=-1.0, skip_first=False, extra_factor=False, outer_at=None, hess_query=False,
-         outer_support=False, swap=False, hvp_support_grad=False, linearised=False, steps=None):  # fmt: skip
+def maml(
+    net,
+    phi,
+    task,
+    alpha,
+    k,
+    first_order=False,
+    left_to_right=False,
+    hess_shift=0,
+    hess_at_phi=False,
+    hess_alpha=None,
+    sign=-1.0,
+    skip_first=False,
+    extra_factor=False,
+    outer_at=None,
+    hess_query=False,
+    outer_support=False,
+    swap=False,
+    hvp_support_grad=False,
+    linearised=False,
+    steps=None,
+):
     """g_MAML = (I - alpha H_0) ... (I - alpha H_{k-1}) grad L_B(phi_k); each switch makes one mistake."""
     xs, ys, xq, yq = (task[2], task[3], task[0], task[1]) if swap else tuple(task)
     grad = lambda p, X, Y: net.loss_and_grad(p, X, Y)[1]
@@ -66,42 +85,82 @@ def maml(net, phi, task, alpha, k, first_order=False, left_to_right=False, hess_
 def variants(m, k):
     kname = "phi_1" if k == 1 else "phi_k"
     return [
-        (f"this is first-order MAML (FOMAML): grad L_B({kname}) alone. The exact gradient multiplies "
-         "it by the Jacobian of the inner steps, (I - alpha H_0) ... (I - alpha H_{k-1})", m(first_order=True)),
-        (f"used phi instead of {kname}: the query gradient is taken at the adapted parameters {kname}",
-         m(outer_at=0)),
+        (
+            f"this is first-order MAML (FOMAML): grad L_B({kname}) alone. The exact gradient multiplies "
+            "it by the Jacobian of the inner steps, (I - alpha H_0) ... (I - alpha H_{k-1})",
+            m(first_order=True),
+        ),
+        (
+            f"used phi instead of {kname}: the query gradient is taken at the adapted parameters {kname}",
+            m(outer_at=0),
+        ),
         ("query gradient at phi_{k-1}: it belongs at phi_k, after all k inner steps", m(outer_at=-2)),
         ("missing alpha: each factor is (I - alpha H_i), not (I - H_i)", m(hess_alpha=1.0)),
         ("sign error in the factors: (I - alpha H_i), not (I + alpha H_i)", m(sign=1.0)),
-        ("Hessian taken at the wrong iterate: H_i belongs at phi_i, the point where inner step i starts, "
-         "not at phi_{i+1}", m(hess_shift=1)),
+        (
+            "Hessian taken at the wrong iterate: H_i belongs at phi_i, the point where inner step i starts, "
+            "not at phi_{i+1}",
+            m(hess_shift=1),
+        ),
         ("Hessian taken at the wrong iterate: H_i belongs at phi_i, not at phi_{i-1}", m(hess_shift=-1)),
-        ("Hessian taken at the wrong iterate: every H_i was taken at phi = phi_0; H_i belongs at phi_i",
-         m(hess_at_phi=True)),
-        ("the Hessians are of the support loss L_A (the loss of the inner steps), not of the query loss",
-         m(hess_query=True)),
-        (f"the outer gradient is of the query loss L_B({kname}), not of the support loss", m(outer_support=True)),
-        ("support and query swapped: the inner steps use the support set A, the outer gradient the "
-         "query set B", m(swap=True)),
-        ("H g_s instead of H_i v: each Hessian multiplies the running vector v (starting from "
-         "grad L_B(phi_k)), not the support gradient", m(hvp_support_grad=True)),
-        ("the linearised product I - alpha sum_i H_i: multiply the factors one after the other, "
-         "v <- (I - alpha H_i) v, which keeps the alpha^2 H_i H_j terms", m(linearised=True)),
-        ("the factors are applied in the wrong order: v <- (I - alpha H_i) v for i = k-1 down to 0, "
-         "H_{k-1} first (the Jacobians chain from the last step back)", m(left_to_right=True)),
-        ("one factor short: the product has k factors, i = 0 .. k-1 (range(k - 1, -1, -1))", m(skip_first=True)),
-        ("one factor too many: the product has k factors, i = 0 .. k-1; there is no H_k", m(extra_factor=True)),
+        (
+            "Hessian taken at the wrong iterate: every H_i was taken at phi = phi_0; H_i belongs at phi_i",
+            m(hess_at_phi=True),
+        ),
+        (
+            "the Hessians are of the support loss L_A (the loss of the inner steps), not of the query loss",
+            m(hess_query=True),
+        ),
+        (
+            f"the outer gradient is of the query loss L_B({kname}), not of the support loss",
+            m(outer_support=True),
+        ),
+        (
+            "support and query swapped: the inner steps use the support set A, the outer gradient the "
+            "query set B",
+            m(swap=True),
+        ),
+        (
+            "H g_s instead of H_i v: each Hessian multiplies the running vector v (starting from "
+            "grad L_B(phi_k)), not the support gradient",
+            m(hvp_support_grad=True),
+        ),
+        (
+            "the linearised product I - alpha sum_i H_i: multiply the factors one after the other, "
+            "v <- (I - alpha H_i) v, which keeps the alpha^2 H_i H_j terms",
+            m(linearised=True),
+        ),
+        (
+            "the factors are applied in the wrong order: v <- (I - alpha H_i) v for i = k-1 down to 0, "
+            "H_{k-1} first (the Jacobians chain from the last step back)",
+            m(left_to_right=True),
+        ),
+        (
+            "one factor short: the product has k factors, i = 0 .. k-1 (range(k - 1, -1, -1))",
+            m(skip_first=True),
+        ),
+        (
+            "one factor too many: the product has k factors, i = 0 .. k-1; there is no H_k",
+            m(extra_factor=True),
+        ),
         ("k + 1 inner steps: phi_k is the result of exactly k steps", m(steps=k + 1)),
         ("k - 1 inner steps: phi_k is the result of exactly k steps", m(steps=max(k - 1, 0))),
-    ]  # fmt: skip
+    ]
 
 
 def _tasks(kind, rng, count=1):
     if kind == "sine":
         return Sine(K=10, K_query=10).sample(rng, count)
     n_s, n_q = {"wide": (5, 7), "one": (1, 6)}[kind]
-    return [Task(rng.standard_normal((n_s, 2)), rng.standard_normal((n_s, 3)), rng.standard_normal((n_q, 2)),
-                 rng.standard_normal((n_q, 3))) for _ in range(count)]  # fmt: skip
+    return [
+        Task(
+            rng.standard_normal((n_s, 2)),
+            rng.standard_normal((n_s, 3)),
+            rng.standard_normal((n_q, 2)),
+            rng.standard_normal((n_q, 3)),
+        )
+        for _ in range(count)
+    ]
 
 
 def _net(kind):
@@ -117,18 +176,31 @@ def _cases(rng, specs, with_k):
             task = Task(task.x_support, task.y_support, task.x_support, task.y_support)
         args = (net, phi, task, alpha, k) if with_k else (net, phi, task, alpha)
         yield Case(
-            label, args, partial(grade, net=net, phi=phi, task=task, alpha=alpha, k=k), tags={"k": k},
+            label,
+            args,
+            partial(grade, net=net, phi=phi, task=task, alpha=alpha, k=k),
+            tags={"k": k},
             expected=partial(exact_maml_grad, net, phi, task, alpha, k),
             oracle=lambda net=net, phi=phi, task=task, alpha=alpha, k=k: numerical_grad(
-                lambda p: meta_objective(net, p, task, alpha, k), phi),
-        )  # fmt: skip
+                lambda p: meta_objective(net, p, task, alpha, k), phi
+            ),
+        )
 
 
 def grade(out, measured, net, phi, task, alpha, k):
     m = lambda **bug: lambda: maml(net, phi, task, alpha, k, **bug)
     exact = exact_maml_grad(net, phi, task, alpha, k)
-    return [compare("meta-gradient", out, exact, THRESHOLD, variants=variants(m, k), blocks=blocks(net.sizes),
-                    approx=APPROX)]  # fmt: skip
+    return [
+        compare(
+            "meta-gradient",
+            out,
+            exact,
+            THRESHOLD,
+            variants=variants(m, k),
+            blocks=blocks(net.sizes),
+            approx=APPROX,
+        )
+    ]
 
 
 def _alpha(rng, low, high):
@@ -137,22 +209,30 @@ def _alpha(rng, low, high):
 
 def k1_cases(rng):
     a = [_alpha(rng, 0.005, 0.02), _alpha(rng, 0.05, 0.15), _alpha(rng, 0.03, 0.08), 0.05, 0.1]
-    return _cases(rng, [
-        (f"case 1 (sine task, alpha={a[0]})", "sine", a[0], 1),
-        (f"case 2 (sine task, alpha={a[1]})", "sine", a[1], 1),
-        (f"case 3 ([2, 6, 3] regression, alpha={a[2]})", "wide", a[2], 1),
-        ("case 4 (edge: query set = support set)", "same", a[3], 1),
-        ("case 5 (edge: one support point)", "one", a[4], 1),
-    ], with_k=False)  # fmt: skip
+    return _cases(
+        rng,
+        [
+            (f"case 1 (sine task, alpha={a[0]})", "sine", a[0], 1),
+            (f"case 2 (sine task, alpha={a[1]})", "sine", a[1], 1),
+            (f"case 3 ([2, 6, 3] regression, alpha={a[2]})", "wide", a[2], 1),
+            ("case 4 (edge: query set = support set)", "same", a[3], 1),
+            ("case 5 (edge: one support point)", "one", a[4], 1),
+        ],
+        with_k=False,
+    )
 
 
 def k_cases(rng):
     k2, k5 = int(rng.integers(2, 4)), int(rng.integers(4, 6))
     a = [_alpha(rng, 0.03, 0.08), _alpha(rng, 0.01, 0.03), _alpha(rng, 0.05, 0.15)]
-    return _cases(rng, [
-        (f"case 1 (sine task, k={k2}, alpha={a[0]})", "sine", a[0], k2),
-        (f"case 2 (sine task, k={k5}, alpha={a[1]})", "sine", a[1], k5),
-        ("case 3 (edge: k=0, no inner step)", "sine", 0.05, 0),
-        ("case 4 (edge: k=1)", "wide", 0.1, 1),
-        (f"case 5 ([2, 6, 3] regression, k=3, alpha={a[2]})", "wide", a[2], 3),
-    ], with_k=True)  # fmt: skip
+    return _cases(
+        rng,
+        [
+            (f"case 1 (sine task, k={k2}, alpha={a[0]})", "sine", a[0], k2),
+            (f"case 2 (sine task, k={k5}, alpha={a[1]})", "sine", a[1], k5),
+            ("case 3 (edge: k=0, no inner step)", "sine", 0.05, 0),
+            ("case 4 (edge: k=1)", "wide", 0.1, 1),
+            (f"case 5 ([2, 6, 3] regression, k=3, alpha={a[2]})", "wide", a[2], 3),
+        ],
+        with_k=True,
+    )

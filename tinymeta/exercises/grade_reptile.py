@@ -29,9 +29,25 @@ NOTES = {
 }
 
 
-def reptile(net, phi, tasks, alpha, k, epsilon, direction=1.0, use_epsilon=True, mean=True, grads_at_phi=False,
-            query=False, steps=None, update_only=False, eps_inner=None, serial=False, last_only=False,
-            both_sets=False):  # fmt: skip
+def reptile(
+    net,
+    phi,
+    tasks,
+    alpha,
+    k,
+    epsilon,
+    direction=1.0,
+    use_epsilon=True,
+    mean=True,
+    grads_at_phi=False,
+    query=False,
+    steps=None,
+    update_only=False,
+    eps_inner=None,
+    serial=False,
+    last_only=False,
+    both_sets=False,
+):
     """phi + epsilon * mean_j(phi~_j - phi) with SGD inner steps; each switch makes one mistake."""
     total, start = np.zeros_like(phi), phi.copy()
     for t in tasks:
@@ -55,29 +71,54 @@ def reptile(net, phi, tasks, alpha, k, epsilon, direction=1.0, use_epsilon=True,
 
 def variants(r, M, k):
     return [
-        ("wrong direction: Reptile moves phi toward the adapted parameters, phi + epsilon (phi~ - phi)",
-         r(direction=-1.0)),
-        ("missing epsilon: phi + epsilon * mean(phi~ - phi); without it you return the mean of the phi~",
-         r(use_epsilon=False)),
-        ("missing 1/M over the tasks: average the displacements phi~_j - phi of the M tasks, do not sum "
-         "them", r(mean=False)),
-        ("you returned the step epsilon * mean(phi~ - phi); return the new parameters phi + step",
-         r(update_only=True)),
-        ("every inner gradient was taken at phi; inner step i uses the gradient at the current iterate phi_i",
-         r(grads_at_phi=True)),
+        (
+            "wrong direction: Reptile moves phi toward the adapted parameters, phi + epsilon (phi~ - phi)",
+            r(direction=-1.0),
+        ),
+        (
+            "missing epsilon: phi + epsilon * mean(phi~ - phi); without it you return the mean of the phi~",
+            r(use_epsilon=False),
+        ),
+        (
+            "missing 1/M over the tasks: average the displacements phi~_j - phi of the M tasks, do not sum "
+            "them",
+            r(mean=False),
+        ),
+        (
+            "you returned the step epsilon * mean(phi~ - phi); return the new parameters phi + step",
+            r(update_only=True),
+        ),
+        (
+            "every inner gradient was taken at phi; inner step i uses the gradient at the iterate phi_i",
+            r(grads_at_phi=True),
+        ),
         ("Reptile adapts on the support sets only; the query sets are not used", r(query=True)),
         ("Reptile adapts on the support sets only; the query sets are not added to them", r(both_sets=True)),
         (f"Reptile with k + 1 inner steps: phi~ is the result of exactly k = {k} SGD steps", r(steps=k + 1)),
-        (f"Reptile with k - 1 inner steps: phi~ is the result of exactly k = {k} SGD steps", r(steps=max(k - 1, 0))),
+        (
+            f"Reptile with k - 1 inner steps: phi~ is the result of exactly k = {k} SGD steps",
+            r(steps=max(k - 1, 0)),
+        ),
         ("you took one inner step; Reptile takes k SGD steps per task", r(steps=min(k, 1))),
-        ("epsilon inside each inner step: the inner steps use alpha alone; epsilon scales only the outer "
-         "step phi + epsilon (phi~ - phi)", r(eps_inner="times")),
-        ("epsilon used as the inner step size: the inner steps use alpha; epsilon is the outer step size",
-         r(eps_inner="instead")),
-        ("phi was updated after each task (serial Reptile); the batched step measures every displacement "
-         "phi~_j - phi from the same phi and averages them", r(serial=True)),
-        ("only the last task's displacement was kept: accumulate phi~_j - phi over all M tasks", r(last_only=True)),
-    ]  # fmt: skip
+        (
+            "epsilon inside each inner step: the inner steps use alpha alone; epsilon scales only the outer "
+            "step phi + epsilon (phi~ - phi)",
+            r(eps_inner="times"),
+        ),
+        (
+            "epsilon used as the inner step size: the inner steps use alpha; epsilon is the outer step size",
+            r(eps_inner="instead"),
+        ),
+        (
+            "phi was updated after each task (serial Reptile); the batched step measures every displacement "
+            "phi~_j - phi from the same phi and averages them",
+            r(serial=True),
+        ),
+        (
+            "only the last task's displacement was kept: accumulate phi~_j - phi over all M tasks",
+            r(last_only=True),
+        ),
+    ]
 
 
 def cases(rng):
@@ -94,15 +135,24 @@ def cases(rng):
         net = _net(kind)
         phi, tasks = net.init(rng), _tasks(kind, rng, M)
         args = (net, phi, tasks, alpha, k, eps)
-        yield Case(label, args, partial(grade, args=args), tags={"tasks": M, "k": k},
-                   expected=partial(exact_reptile_step, *args))  # fmt: skip
+        yield Case(
+            label,
+            args,
+            partial(grade, args=args),
+            tags={"tasks": M, "k": k},
+            expected=partial(exact_reptile_step, *args),
+        )
 
 
 def grade(out, measured, args):
     net, phi, tasks, alpha, k, eps = args
     r = lambda **bug: lambda: reptile(*args, **bug)
     M = len(tasks)
-    factors = {float(M): "a sum over the M tasks instead of a mean", 1.0 / eps: "epsilon is missing",
-               eps: "epsilon applied twice", -eps: "a step away from phi~, and epsilon applied twice"}  # fmt: skip
+    factors = {
+        float(M): "a sum over the M tasks instead of a mean",
+        1.0 / eps: "epsilon is missing",
+        eps: "epsilon applied twice",
+        -eps: "a step away from phi~, and epsilon applied twice",
+    }
     exact = exact_reptile_step(*args)
     return [compare("new phi", out, exact, THRESHOLD, variants=variants(r, M, k), factors=factors, shift=phi)]

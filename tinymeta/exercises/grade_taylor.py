@@ -86,7 +86,9 @@ def measured_coefficients(k, seed=808, h=1e-6):
         g0, dg = mean_g(alg, 0.0), (mean_g(alg, h) - mean_g(alg, -h)) / (2 * h)
         c0 = np.vdot(g0, grad) / np.vdot(grad, grad)
         c1 = np.vdot(dg, inner) / np.vdot(inner, inner) if k > 1 else 0.0
-        if rel_error(g0, c0 * grad) > 1e-10 or np.linalg.norm(dg - c1 * inner) > 1e-5 * (np.linalg.norm(dg) + 1e-12):
+        if rel_error(g0, c0 * grad) > 1e-10 or np.linalg.norm(dg - c1 * inner) > 1e-5 * (
+            np.linalg.norm(dg) + 1e-12
+        ):
             raise AssertionError(f"{alg}, k={k}: the update is not c0 AvgGrad + c1 alpha AvgGradInner")
         out[alg] = (float(c0), float(c1))
     return out
@@ -114,8 +116,7 @@ def _g(algorithm, net, phi, batches, alpha):
 def cases(rng):
     big = int(rng.integers(5, 8))
     for k in (3, 1, 2, 4, big):
-        yield Case(f"k={k}", (k,), partial(grade, k=k), tags={"k": k},
-                   expected=partial(_exact_dict, k))  # fmt: skip
+        yield Case(f"k={k}", (k,), partial(grade, k=k), tags={"k": k}, expected=partial(_exact_dict, k))
 
 
 def _exact_dict(k):
@@ -148,24 +149,31 @@ def hint_for(student, k):
             continue
         said = f"{alg} (got ({row[0]:g}, {row[1]:g}))"
         if c1 and np.allclose(row, (c0, -c1)):
-            hints.append(f"{said}: sign of c1. Here, as in tinymeta.taylor.taylor_coefficients and tutorial "
-                         "04, E[g] = c0 AvgGrad + c1 alpha AvgGradInner: every inner step contributes "
-                         "-alpha H g, so c1 is negative")  # fmt: skip
+            hints.append(
+                f"{said}: sign of c1. Here, as in tinymeta.taylor.taylor_coefficients and tutorial "
+                "04, E[g] = c0 AvgGrad + c1 alpha AvgGradInner: every inner step contributes "
+                "-alpha H g, so c1 is negative"
+            )
         elif alg == "maml" and np.allclose(row, _coeffs("fomaml", k)):
-            hints.append(f"{said}: these are FOMAML's; MAML also keeps the Jacobian of the inner steps, "
-                         "(I - alpha Hbar_0)...(I - alpha Hbar_{k-2}), which adds k - 1 more -alpha H g terms")
+            hints.append(
+                f"{said}: these are FOMAML's; MAML also keeps the Jacobian of the inner steps, "
+                "(I - alpha Hbar_0)...(I - alpha Hbar_{k-2}), which adds k - 1 more -alpha H g terms"
+            )
         elif alg == "fomaml" and np.allclose(row, _coeffs("maml", k)):
             hints.append(f"{said}: these are MAML's; FOMAML drops the Jacobian of the inner steps")
         elif alg != "reptile" and np.allclose(row, _coeffs(alg, k + 1)):
-            hints.append(f"{said}: off by one; with k batches MAML and FOMAML take k - 1 inner steps "
-                         "(the last batch is the query)")
+            hints.append(
+                f"{said}: off by one; with k batches MAML and FOMAML take k - 1 inner steps "
+                "(the last batch is the query)"
+            )
         elif alg == "reptile" and c1 and np.isclose(abs(row[1]), 2 * abs(c1)):
             hints.append(f"{said}: each pair j < i appears once, so |c1| = k (k - 1) / 2, not k (k - 1)")
         elif alg == "reptile" and np.isclose(row[0], 1.0) and k > 1:
             hints.append(f"{said}: (phi_0 - phi_k) / alpha is the sum of k gradients, so c0 = k")
         else:
-            hints.append(f"{said}: expand grad L_i(phi_i) = gbar_i - alpha sum_(j<i) Hbar_i gbar_j "
-                         "and count the terms")
+            hints.append(
+                f"{said}: expand grad L_i(phi_i) = gbar_i - alpha sum_(j<i) Hbar_i gbar_j and count the terms"
+            )
     return "; ".join(hints)
 
 
@@ -177,5 +185,7 @@ def grade(out, measured, k):
     if k <= MEASURED_UP_TO:
         got = measured_coefficients(k)
         values = np.array([got[a] for a in ALGORITHMS])
-        items.append(compare("(c0, c1) vs values measured on an MLP", student, values, NUMERIC_THRESHOLD, hint=hint))
+        items.append(
+            compare("(c0, c1) vs values measured on an MLP", student, values, NUMERIC_THRESHOLD, hint=hint)
+        )
     return items

@@ -25,7 +25,8 @@ from pathlib import Path
 from . import wire
 from .checks import LOST, grade_results
 from .harness import NOT_ATTEMPTED, RAISED
-from .report import FAILED, NOT_ATTEMPTED as REPORT_NOT_ATTEMPTED, Report
+from .report import FAILED, Report
+from .report import NOT_ATTEMPTED as REPORT_NOT_ATTEMPTED
 
 DEFAULT_TIMEOUT = 30.0
 """Seconds per file. A correct answer to any exercise takes well under 2 s (the check process
@@ -38,7 +39,9 @@ PACKAGE_ROOT = Path(__file__).resolve().parents[2]
 
 
 def _child_env():
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TINYMETA_GRADER", "TINYMETA_INSTRUCTOR"))}
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("TINYMETA_GRADER", "TINYMETA_INSTRUCTOR"))
+    }
     env.update(OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONHASHSEED="0")
     env["PYTHONPATH"] = os.pathsep.join([str(PACKAGE_ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])
     env.pop("PYTHONSTARTUP", None)
@@ -81,7 +84,11 @@ def _ending(proc, timed_out, timeout, memory_mb, stderr):
     code = proc.returncode
     if code is not None and code < 0:
         name = _signal_name(code)
-        why = {"SIGXCPU": "the CPU-time limit", "SIGKILL": "killed (memory?)", "SIGXFSZ": "wrote too much output"}
+        why = {
+            "SIGXCPU": "the CPU-time limit",
+            "SIGKILL": "killed (memory?)",
+            "SIGXFSZ": "wrote too much output",
+        }
         msg = f"the check process crashed ({name}{': ' + why[name] if name in why else ''})"
     else:
         msg = (
@@ -115,9 +122,12 @@ def run_file(exercise, path, *, seed=None, timeout=DEFAULT_TIMEOUT, memory_mb=DE
     cases, kind = ex.make_cases(seed)
     with tempfile.TemporaryDirectory(prefix="tinymeta-check-") as tmp:
         job = {
-            "path": str(path.resolve()), "function": ex.function, "memory_mb": memory_mb,
-            "cpu_seconds": int(timeout) + 5, "cases": [(c.args, c.probes) for c in cases],
-        }  # fmt: skip
+            "path": str(path.resolve()),
+            "function": ex.function,
+            "memory_mb": memory_mb,
+            "cpu_seconds": int(timeout) + 5,
+            "cases": [(c.args, c.probes) for c in cases],
+        }
         in_path, out_path = Path(tmp, "in.pkl"), Path(tmp, "out.jsonl")
         with open(in_path, "wb") as f:
             pickle.dump(job, f)
@@ -126,9 +136,13 @@ def run_file(exercise, path, *, seed=None, timeout=DEFAULT_TIMEOUT, memory_mb=DE
         with open(Path(tmp, "stdout"), "wb") as so, open(Path(tmp, "stderr"), "wb") as se:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "tinymeta.exercises.child", str(in_path), str(out_path)],
-                cwd=work, env=_child_env(), stdin=subprocess.DEVNULL, stdout=so, stderr=se,
+                cwd=work,
+                env=_child_env(),
+                stdin=subprocess.DEVNULL,
+                stdout=so,
+                stderr=se,
                 start_new_session=True,
-            )  # fmt: skip
+            )
             timed_out = False
             try:
                 proc.wait(timeout=timeout)
@@ -151,7 +165,11 @@ def _report(ex, cases, kind, events, proc, timed_out, timeout, memory_mb, stderr
         err = load["error"]
         status = REPORT_NOT_ATTEMPTED if load.get("stub") else FAILED
         where = f" at {err['where']}" if err.get("where") else ""
-        msg = f"{err['message']}" if load.get("stub") else f"could not load the file: {err['type']}: {err['message']}{where}"
+        msg = (
+            f"{err['message']}"
+            if load.get("stub")
+            else f"could not load the file: {err['type']}: {err['message']}{where}"
+        )
         return Report(ex.id, ex.title, status, message=msg, expect=ex.expect, cases=kind)
     results = {}
     for e in events:
@@ -159,7 +177,10 @@ def _report(ex, cases, kind, events, proc, timed_out, timeout, memory_mb, stderr
             try:
                 e["out"] = wire.decode(e.get("out"))
             except (ValueError, KeyError, TypeError) as err:
-                e.update(status=RAISED, error={"type": "BadReport", "message": f"unreadable output ({err})", "where": ""})
+                e.update(
+                    status=RAISED,
+                    error={"type": "BadReport", "message": f"unreadable output ({err})", "where": ""},
+                )
             results[e["index"]] = e
     finished = any(e.get("event") == "done" for e in events)
     message = "" if finished else _ending(proc, timed_out, timeout, memory_mb, stderr)

@@ -12,9 +12,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import (
-    grade_activation, grade_alpha, grade_backprop, grade_checkpoint, grade_cross_entropy, grade_dense,
-    grade_gauss_newton, grade_hvp, grade_maml, grade_reptile, grade_taylor,
-)  # fmt: skip
+    grade_activation,
+    grade_alpha,
+    grade_backprop,
+    grade_checkpoint,
+    grade_cross_entropy,
+    grade_dense,
+    grade_gauss_newton,
+    grade_hvp,
+    grade_maml,
+    grade_reptile,
+    grade_taylor,
+)
 from .loader import load_function  # noqa: F401  (re-exported: tinymeta.exercises.registry.load_function)
 from .secret import case_rng
 
@@ -64,39 +73,132 @@ class Exercise:
 
 
 def _ex(id, title, function, todo, module, expect, seed, cases=None):
-    return Exercise(id, title, function, todo, module.THRESHOLD, expect, cases or module.cases, seed,
-                    getattr(module, "NOTES", {}))  # fmt: skip
+    return Exercise(
+        id,
+        title,
+        function,
+        todo,
+        module.THRESHOLD,
+        expect,
+        cases or module.cases,
+        seed,
+        getattr(module, "NOTES", {}),
+    )
 
 
 ROUND_OFF = "~1e-16 (round-off) against the exact value"
 EXERCISES = (
-    _ex("01_activation_derivatives", "sigma' and sigma'' of softplus", "softplus_derivatives",
-        "write softplus' and softplus''", grade_activation, ROUND_OFF, 101),
-    _ex("02_dense_vjp", "the vector-Jacobian product of a dense tanh layer", "dense_vjp",
-        "write dL/dW, dL/db and dL/da", grade_dense, ROUND_OFF, 202),
-    _ex("03_mlp_backward", "backprop through a 2-hidden-layer tanh MLP", "mlp_loss_grad",
-        "write the backward pass", grade_backprop, ROUND_OFF, 303),
-    _ex("04_hvp_r_operator", "the Hessian-vector product by the R-operator", "hvp_one_hidden",
-        "write the R-operator pass", grade_hvp, "~1e-16 (round-off) against the exact H v", 404),
-    _ex("05_maml_k1", "the exact MAML gradient for one inner step", "maml_grad_k1",
-        "write the exact MAML gradient for k = 1", grade_maml, ROUND_OFF, 505, grade_maml.k1_cases),
-    _ex("06_maml_k_steps", "the exact MAML gradient for k inner steps", "maml_grad",
-        "write the exact MAML gradient for any k", grade_maml, ROUND_OFF, 606, grade_maml.k_cases),
-    _ex("07_reptile_step", "one Reptile outer step", "reptile_step", "write the Reptile step", grade_reptile,
-        "0 to ~1e-16 (round-off) against tinymeta.reptile_step", 707),
-    _ex("08_reptile_taylor", "the Taylor coefficients of MAML, FOMAML and Reptile", "taylor_coefficients",
-        "write the coefficients (c0, c1)", grade_taylor,
-        "0 against the exact expansion, ~1e-10 against the measured values", 808),
-    _ex("09_cross_entropy_hvp", "the cross-entropy gradient and output-space Hessian-vector product",
-        "cross_entropy_grad_hvp", "write dL/dyhat and H_out u", grade_cross_entropy, ROUND_OFF, 909),
-    _ex("10_gauss_newton", "the Gauss-Newton vector product J^T H_out J v", "gauss_newton_vp",
-        "write the Gauss-Newton product", grade_gauss_newton, ROUND_OFF, 1010),
-    _ex("11_maml_checkpointed", "the exact MAML gradient with checkpoints (fewer stored iterates)",
-        "maml_grad_checkpointed", "write the checkpointed MAML gradient", grade_checkpoint,
-        "~1e-16 (round-off) against the exact value, within the memory and gradient budgets", 1111),
-    _ex("12_maml_alpha_grad", "the derivative of the meta-objective w.r.t. the step size alpha",
-        "maml_alpha_grad", "write dF/dalpha", grade_alpha, ROUND_OFF, 1212),
-)  # fmt: skip
+    _ex(
+        "01_activation_derivatives",
+        "sigma' and sigma'' of softplus",
+        "softplus_derivatives",
+        "write softplus' and softplus''",
+        grade_activation,
+        ROUND_OFF,
+        101,
+    ),
+    _ex(
+        "02_dense_vjp",
+        "the vector-Jacobian product of a dense tanh layer",
+        "dense_vjp",
+        "write dL/dW, dL/db and dL/da",
+        grade_dense,
+        ROUND_OFF,
+        202,
+    ),
+    _ex(
+        "03_mlp_backward",
+        "backprop through a 2-hidden-layer tanh MLP",
+        "mlp_loss_grad",
+        "write the backward pass",
+        grade_backprop,
+        ROUND_OFF,
+        303,
+    ),
+    _ex(
+        "04_hvp_r_operator",
+        "the Hessian-vector product by the R-operator",
+        "hvp_one_hidden",
+        "write the R-operator pass",
+        grade_hvp,
+        "~1e-16 (round-off) against the exact H v",
+        404,
+    ),
+    _ex(
+        "05_maml_k1",
+        "the exact MAML gradient for one inner step",
+        "maml_grad_k1",
+        "write the exact MAML gradient for k = 1",
+        grade_maml,
+        ROUND_OFF,
+        505,
+        grade_maml.k1_cases,
+    ),
+    _ex(
+        "06_maml_k_steps",
+        "the exact MAML gradient for k inner steps",
+        "maml_grad",
+        "write the exact MAML gradient for any k",
+        grade_maml,
+        ROUND_OFF,
+        606,
+        grade_maml.k_cases,
+    ),
+    _ex(
+        "07_reptile_step",
+        "one Reptile outer step",
+        "reptile_step",
+        "write the Reptile step",
+        grade_reptile,
+        "0 to ~1e-16 (round-off) against tinymeta.reptile_step",
+        707,
+    ),
+    _ex(
+        "08_reptile_taylor",
+        "the Taylor coefficients of MAML, FOMAML and Reptile",
+        "taylor_coefficients",
+        "write the coefficients (c0, c1)",
+        grade_taylor,
+        "0 against the exact expansion, ~1e-10 against the measured values",
+        808,
+    ),
+    _ex(
+        "09_cross_entropy_hvp",
+        "the cross-entropy gradient and output-space Hessian-vector product",
+        "cross_entropy_grad_hvp",
+        "write dL/dyhat and H_out u",
+        grade_cross_entropy,
+        ROUND_OFF,
+        909,
+    ),
+    _ex(
+        "10_gauss_newton",
+        "the Gauss-Newton vector product J^T H_out J v",
+        "gauss_newton_vp",
+        "write the Gauss-Newton product",
+        grade_gauss_newton,
+        ROUND_OFF,
+        1010,
+    ),
+    _ex(
+        "11_maml_checkpointed",
+        "the exact MAML gradient with checkpoints (fewer stored iterates)",
+        "maml_grad_checkpointed",
+        "write the checkpointed MAML gradient",
+        grade_checkpoint,
+        "~1e-16 (round-off) against the exact value, within the memory and gradient budgets",
+        1111,
+    ),
+    _ex(
+        "12_maml_alpha_grad",
+        "the derivative of the meta-objective w.r.t. the step size alpha",
+        "maml_alpha_grad",
+        "write dF/dalpha",
+        grade_alpha,
+        ROUND_OFF,
+        1212,
+    ),
+)
 
 
 def get(name) -> Exercise:

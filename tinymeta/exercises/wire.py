@@ -53,7 +53,9 @@ def encode(obj, depth=0, budget=None):
         items = [encode(x, depth + 1, budget) for x in obj]
         return {"tuple": items} if isinstance(obj, tuple) else {"list": items}
     if isinstance(obj, dict):
-        return {"dict": [[encode(k, depth + 1, budget), encode(v, depth + 1, budget)] for k, v in obj.items()]}
+        return {
+            "dict": [[encode(k, depth + 1, budget), encode(v, depth + 1, budget)] for k, v in obj.items()]
+        }
     name = type(obj).__name__
     if isinstance(obj, np.ndarray):
         name = f"ndarray of dtype {obj.dtype}"
