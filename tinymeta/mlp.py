@@ -147,7 +147,8 @@ class MLP:
     def _check_rows(self, name, X):
         if self.batch_norm and X.shape[0] < 2:
             raise ValueError(
-                f"{name} has {X.shape[0]} row; this network has batch_norm=True, which normalises each "
+                f"{name} has {X.shape[0]} row{'' if X.shape[0] == 1 else 's'}; this network has "
+                f"batch_norm=True, which normalises each "
                 f"hidden unit with the mean and variance of the rows passed, and one row has variance 0, "
                 f"so its normalised values would be 0 whatever {name} holds. Pass at least 2 rows, or "
                 f"normalise with given statistics: forward_with_statistics(phi, X, statistics)"
