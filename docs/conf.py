@@ -65,6 +65,7 @@ extensions = [
     "sphinx-mathjax-offline",  # MathJax 3 bundled into _static: no CDN
     "sphinx.ext.viewcode",
     "tutorial_errors",  # a failing tutorial: its traceback on the console, and the build fails
+    "docstring_math",  # a docstring's "Math" section as display equations; plain text kept plain
 ]
 
 exclude_patterns = [
@@ -222,6 +223,11 @@ napoleon_google_docstring = False
 napoleon_numpy_docstring = True
 napoleon_use_rtype = False
 napoleon_use_ivar = True  # "Attributes" sections as fields: no duplicate of NamedTuple/dataclass fields
+napoleon_custom_sections = ["Math"]  # display equations in LaTeX: see _ext/docstring_math.py
+# Parameter types are written as plain text ("alpha : float > 0, inner step size"); Sphinx links
+# every word of a type, and a word that names several objects ("alpha", an attribute of several
+# records) would warn that the link is ambiguous. Such words are left to resolve to the first.
+suppress_warnings = ["ref.python"]
 
 # ---------------------------------------------------------------------------- HTML
 html_theme = "furo"

@@ -1,4 +1,4 @@
-"""The flat parameter vector phi and its per-layer views.
+r"""The flat parameter vector phi and its per-layer views.
 
 Layout: for each layer l = 1..L in order, the weight matrix W_l of shape
 (d_{l-1}, d_l) in row-major order, then the bias b_l of shape (d_l,). A layer
@@ -11,6 +11,16 @@ P = sum_l (d_{l-1} + 1) d_l + sum_{l<L} d_l. So ``phi[:num_params(sizes)]`` is a
 
 Keeping phi flat makes the papers' formulas literal linear algebra:
 phi - alpha * g, (I - alpha H) v, phi + epsilon (phi~ - phi).
+
+Math
+----
+\varphi = \big(\operatorname{vec}(W_1), b_1, \operatorname{vec}(W_2), b_2, \dots,
+\operatorname{vec}(W_L), b_L\big) \in \mathbb R^P,
+\qquad z_l = a_{l-1} W_l + b_l, \quad W_l \in \mathbb R^{d_{l-1} \times d_l}
+(eq. :eq:`eq-forward`; vec: row-major)
+
+P = \sum_{l=1}^{L} (d_{l-1} + 1)\, d_l \quad \text{without batch norm},
+\qquad P = \sum_{l=1}^{L} (d_{l-1} + 1)\, d_l + \sum_{l=1}^{L-1} d_l \quad \text{with it}
 """
 
 from __future__ import annotations
@@ -24,7 +34,12 @@ def layer_shapes(sizes):
 
 
 def num_params(sizes) -> int:
-    """P = sum_l (d_{l-1} + 1) d_l."""
+    r"""P = sum_l (d_{l-1} + 1) d_l: the number of weights and biases.
+
+    Math
+    ----
+    P = \sum_{l=1}^{L} (d_{l-1} + 1)\, d_l
+    """
     return sum((a + 1) * b for a, b in layer_shapes(sizes))
 
 
@@ -58,7 +73,12 @@ def flatten(layers) -> np.ndarray:
 
 
 def num_shifts(sizes) -> int:
-    """Number of batch-norm shifts, sum_{l<L} d_l: one beta per hidden unit."""
+    r"""Number of batch-norm shifts, sum_{l<L} d_l: one beta per hidden unit.
+
+    Math
+    ----
+    \sum_{l=1}^{L-1} d_l
+    """
     return sum(sizes[1:-1])
 
 
