@@ -53,8 +53,8 @@ def shown_mse(ax):
 
 
 def make_app(trained, **kw):
+    """The demo on a figure whose canvas draws nothing (fast); FigureCanvasAgg(fig).draw() renders it."""
     fig = Figure(figsize=FIGSIZE)
-    FigureCanvasAgg(fig)
     state = st.start_state("maml", seed=3, num_points=5, steps=10, **kw)
     return DemoApp(fig, trained, state, np.random.default_rng(0), num_points=5)
 
@@ -126,7 +126,7 @@ def test_click_step_reset_draw_what_they_should(trained):
     assert len(app.state.x) == 5
     app.on_reset()
     assert app.state.shown == 0 and len(ax.lines) == 2
-    app.fig.canvas.draw()  # renders
+    FigureCanvasAgg(app.fig).draw()  # and it renders
 
 
 @pytest.mark.fast
@@ -179,10 +179,12 @@ def test_teacher_view_shows_every_initialisation_on_the_same_points(trained):
         assert shown_mse(ax) == pytest.approx(independent_mse(trained[name].params, app.state, 4), rel=1e-3)
     press(app, -1.0, 0.5, 1)  # a click in a panel adds the point for everybody
     assert all(ax.collections[0].get_offsets().shape == (6, 2) for ax in app.fit_axes)
+    FigureCanvasAgg(app.fig).draw()
     app.on_compare()
     assert len(app.fit_axes) == 1 and len(app.fig.axes) == 2 + 1 + 2 + 7  # panels, radio, sliders, buttons
+    before = app.state.amplitude
     app.on_new_task()
-    assert len(app.state.x) == 5 and app.state.amplitude != pytest.approx(make_app(trained).state.amplitude)
+    assert len(app.state.x) == 5 and app.state.amplitude != pytest.approx(before) and app.state.shown == 0
 
 
 @pytest.mark.fast
@@ -262,3 +264,19 @@ def test_notebook_show_without_an_interactive_backend_says_what_to_install(train
     assert len(ax.lines) == 3 + 2 and ax.get_title().startswith("Reptile: step 3 of 3")
     assert not notebook.is_interactive_backend("agg") and notebook.is_interactive_backend("TkAgg")
     assert not notebook.is_interactive_backend("module://matplotlib_inline.backend_inline")
+
+
+@pytest.mark.fast
+def test_show_switches_to_ipympl_only_from_the_inline_backend_of_a_notebook(monkeypatch):
+    class Shell:
+        magics = []
+
+        def run_line_magic(self, *args):
+            self.magics.append(args)
+
+    monkeypatch.setattr(notebook, "_jupyter_shell", lambda: Shell())
+    monkeypatch.setitem(__import__("sys").modules, "ipympl", type(os)("ipympl"))
+    monkeypatch.setattr(matplotlib, "get_backend", lambda: "module://matplotlib_inline.backend_inline")
+    assert notebook._interactive_backend_available() and Shell.magics == [("matplotlib", "widget")]
+    monkeypatch.setattr(matplotlib, "get_backend", lambda: "agg")  # chosen on purpose (CI): kept
+    assert not notebook._interactive_backend_available() and len(Shell.magics) == 1

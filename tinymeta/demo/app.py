@@ -44,6 +44,8 @@ class DemoApp:
     def __init__(self, fig, trained, state, rng, num_points=5):
         if state.init not in trained:
             raise ValueError(f"state.init must be one of {list(trained)}; got {state.init!r}")
+        if state.steps > MAX_STEPS:
+            raise ValueError(f"state.steps must be at most {MAX_STEPS} (the steps slider); got {state.steps}")
         self.fig, self.trained, self.state, self.rng, self.num_points = fig, trained, state, rng, num_points
         self.names = list(trained)
         self.labels = {n: t.init.label for n, t in trained.items()}

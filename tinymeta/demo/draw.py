@@ -22,7 +22,7 @@ import numpy as np
 
 from .state import X_RANGE, Y_RANGE, adaptation
 
-CLIP = 1e3  # predictions are clipped for drawing only: a diverging step must not break the axes
+CLIP = 1e3  # predictions beyond this are left out of the drawing: an exploding step must not break it
 MSE_CAP = 1e4  # top of the MSE axis at most
 
 
@@ -76,7 +76,7 @@ def draw_fit(ax, state, ad, label, color, history=True):
     only the step shown; at most ``state.shown + 2`` lines."""
     ax.cla()
     shown = min(state.shown, len(ad.mse) - 1)
-    pred = np.clip(ad.predictions, -CLIP, CLIP)
+    pred = np.where(np.abs(ad.predictions) <= CLIP, ad.predictions, np.nan)  # gaps where a step explodes
     ax.plot(ad.x, state.truth(ad.x), color="black", lw=2, label="truth", gid="truth")
     ax.plot(ad.x, pred[0], color="0.4", lw=1.5, ls="--", label="step 0 (initialisation)", gid="step 0")
     for s in range(1, shown + 1) if history else ([shown] if shown else []):

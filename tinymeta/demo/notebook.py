@@ -66,6 +66,8 @@ def show(algo="maml", *, compare=False, params=None, run_dir=None, points=None, 
     Returns
     -------
     DemoApp (interactive; keep it, the widgets live as long as it does) or :class:`StaticFrame`.
+    In a plain script with a desktop backend, call ``matplotlib.pyplot.show()`` afterwards (or run
+    ``tinymeta demo``); Jupyter and IPython show the figure themselves.
     """
     trained = initialisations(list(inits.REGISTRY), run_dir=run_dir, params=params, cache_dir=cache_dir,
                               log=lambda text: print(text, file=sys.stderr))  # fmt: skip
