@@ -1,13 +1,13 @@
 """ANIL (almost no inner loop): adapt only the last layer, differentiate with respect to all of phi.
 
 Split phi = (theta, w): w = (W_L, b_L) the head, the (d_{L-1} + 1) d_L entries of the last layer
-(:func:`head_slice`), theta everything else, the body. Inner update (tutorial 8, eq. (8.7))::
+(:func:`head_slice`), theta everything else, the body. Inner update (eq. (7.1))::
 
     w_0 = w,   w_{i+1} = w_i - alpha grad_w L_A(theta, w_i),   F(phi) = L_B(theta, w_k)
 
 theta is not updated, but it enters F twice: through the features of the query loss and
 through every inner step of the head. With H_i = hess L_A(theta, w_i) in blocks
-(H_tt, H_tw; H_wt, H_ww), the exact gradient is (eq. (8.8))::
+(H_tt, H_tw; H_wt, H_ww), the exact gradient is (eq. (7.2))::
 
     v_k = grad_w L_B(theta, w_k),       g_theta = grad_theta L_B(theta, w_k)
     for i = k-1, ..., 0:   g_theta -= alpha H_tw,i v_{i+1},    v_i = v_{i+1} - alpha H_ww,i v_{i+1}
@@ -61,7 +61,7 @@ def head_mask(net) -> np.ndarray:
 
 
 def anil_trajectory(net, phi, x, y, alpha, k, loss="mse"):
-    """The full parameter vectors (theta, w_0) .. (theta, w_k) of the head-only inner loop, eq. (8.7).
+    r"""The full parameter vectors (theta, w_0) .. (theta, w_k) of the head-only inner loop, eq. (7.1).
 
     Parameters
     ----------
@@ -74,6 +74,11 @@ def anil_trajectory(net, phi, x, y, alpha, k, loss="mse"):
     Returns
     -------
     ndarray, shape (k + 1, P): row i is (theta, w_i); the body's columns are the same in every row.
+
+    Math
+    ----
+    w_0 = w, \qquad w_{i+1} = w_i - \alpha \nabla_w L_A(\theta, w_i)
+    (eq. :eq:`eq-anil-inner`)
     """
     phi = net.check_phi(phi)
     x, y = net.check_data(x, y, loss, names=("x", "y"))
@@ -93,12 +98,12 @@ def anil_trajectory(net, phi, x, y, alpha, k, loss="mse"):
 
 
 def anil_adapt(net, phi, x, y, alpha, k, loss="mse"):
-    """(theta, w_k): phi with its head adapted by k steps on (x, y), eq. (8.7). Shape (P,)."""
+    """(theta, w_k): phi with its head adapted by k steps on (x, y), eq. (7.1). Shape (P,)."""
     return anil_trajectory(net, phi, x, y, alpha, k, loss)[-1]
 
 
 def anil_value_and_grad(net, phi, task, alpha, k, loss="mse"):
-    """``(F(phi), g_ANIL)``: F = L_B(theta, w_k) and its exact gradient with respect to all of phi, eq. (8.8).
+    r"""``(F(phi), g_ANIL)``: F = L_B(theta, w_k) and its exact gradient w.r.t. all of phi, eq. (7.2).
 
     Parameters
     ----------
@@ -113,6 +118,13 @@ def anil_value_and_grad(net, phi, task, alpha, k, loss="mse"):
     -------
     (float, ndarray of shape (P,))
         For k = 0, (L_B(phi), grad L_B(phi)).
+
+    Math
+    ----
+    g \leftarrow \nabla L_B(\theta, w_k); \qquad
+    g \leftarrow g - \alpha H_i\, (m \odot g) \quad (i = k-1, \dots, 0), \qquad
+    H_i (0, v) = (H^{\theta w}_i v,\ H^{ww}_i v)
+    (eq. :eq:`eq-anil-grad`; m is the head's 0/1 mask)
     """
     task = check_task(net, task, loss)
     xs, ys = task.x_support, task.y_support
@@ -129,7 +141,7 @@ def anil_value_and_grad(net, phi, task, alpha, k, loss="mse"):
 
 
 def anil_batch(net, phi, batch, alpha, k, loss="mse"):
-    """Mean over the B tasks of (F_i(phi), g_ANIL,i), eq. (8.8). Returns ``(float, (P,) array)``.
+    """Mean over the B tasks of (F_i(phi), g_ANIL,i), eq. (7.2). Returns ``(float, (P,) array)``.
 
     Checks, in order: the batch, each task's support and query sets, phi, alpha, k.
     """

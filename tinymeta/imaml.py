@@ -1,12 +1,12 @@
 """Implicit MAML (iMAML): adapt by a proximal minimisation, differentiate by the implicit function theorem.
 
-Inner problem of one task (derivations page "iMAML", eq. (8.1)), with lam > 0::
+Inner problem of one task (eq. (5.1)), with lam > 0::
 
     phi*(phi) = argmin_u  G(u),    G(u) = L_A(u) + (lam / 2) ||u - phi||^2
 
 phi* is a stationary point: grad L_A(phi*) + lam (phi* - phi) = 0. Differentiating that
-identity in phi gives (eq. (8.2)) d phi* / d phi = (I + H_A(phi*) / lam)^{-1} (symmetric), so the
-gradient of F(phi) = L_B(phi*(phi)) is (eq. (8.3))::
+identity in phi gives (eqs. (5.2), (5.3)) d phi* / d phi = (I + H_A(phi*) / lam)^{-1} (symmetric), so the
+gradient of F(phi) = L_B(phi*(phi)) is (eq. (5.4))::
 
     g_iMAML = (I + H_A(phi*) / lam)^{-1} grad L_B(phi*),    H_A(phi*) = hess L_A(phi*)
 
@@ -52,7 +52,7 @@ def _check_lam(lam) -> float:
 
 
 def _proximal(net, phi, x, y, lam, loss):
-    """G(u) and grad G(u), and u -> (H_A(u) + lam I) p: the inner objective, eq. (8.1)."""
+    """G(u) and grad G(u), and u -> (H_A(u) + lam I) p: the inner objective, eq. (5.1)."""
 
     def value_and_grad(u):
         value, g = net.loss_and_grad(u, x, y, loss)
@@ -66,7 +66,7 @@ def _proximal(net, phi, x, y, lam, loss):
 
 
 def imaml_adapt(net, phi, x, y, lam, loss="mse", tol=1e-8):
-    """phi* = argmin_u L_A(u) + (lam/2) ||u - phi||^2, to ||grad L_A(u) + lam (u - phi)|| <= tol. Eq. (8.1).
+    r"""phi* = argmin_u L_A(u) + (lam/2) ||u - phi||^2, to ||grad L_A(u) + lam (u - phi)|| <= tol. Eq. (5.1).
 
     Solver, in two phases, both with the hand-derived gradient and HVP:
 
@@ -111,6 +111,12 @@ def imaml_adapt(net, phi, x, y, lam, loss="mse", tol=1e-8):
         eps lam ||phi|| (eps = 2.2e-16) from the term lam (u - phi) alone.
     DivergenceError
         if the support loss becomes non-finite.
+
+    Math
+    ----
+    \varphi^\star = \mathop{\mathrm{arg\,min}}_u\ L_A(u) + \frac{\lambda}{2} \lVert u - \varphi \rVert^2,
+    \qquad \lVert \nabla L_A(\varphi^\star) + \lambda (\varphi^\star - \varphi) \rVert \le \mathrm{tol}
+    (eq. :eq:`eq-imaml-inner`)
     """
     phi = net.check_phi(phi)
     x, y = net.check_data(x, y, loss, names=("x", "y"))
@@ -148,7 +154,7 @@ def imaml_adapt(net, phi, x, y, lam, loss="mse", tol=1e-8):
 
 
 def implicit_jacobian_solve(net, phi_star, x, y, lam, v, loss="mse", tol=1e-8):
-    """(I + H_A(phi*) / lam)^{-1} v by ``scipy.sparse.linalg.cg`` on HVPs. Eq. (8.3), right factor.
+    r"""(I + H_A(phi*) / lam)^{-1} v by ``scipy.sparse.linalg.cg`` on HVPs. Eq. (5.3).
 
     Parameters
     ----------
@@ -168,6 +174,12 @@ def implicit_jacobian_solve(net, phi_star, x, y, lam, v, loss="mse", tol=1e-8):
     ConvergenceError
         if CG stops before the tolerance (I + H/lam not positive definite, i.e. phi* is not
         a strict local minimum of the inner problem, or too few iterations).
+
+    Math
+    ----
+    \Big(I + \frac{1}{\lambda} H_A(\varphi^\star)\Big)\, g = v, \quad \text{solved to} \quad
+    \lVert v - g - H_A(\varphi^\star)\, g / \lambda \rVert \le \mathrm{tol}\, \lVert v \rVert
+    (eq. :eq:`eq-imaml-jacobian`)
     """
     lam, tol = _check_lam(lam), check_tol(tol)
     v = net.check_phi(v, "v")
@@ -190,9 +202,9 @@ def implicit_jacobian_solve(net, phi_star, x, y, lam, v, loss="mse", tol=1e-8):
 
 
 def imaml_value_and_grad(net, phi, task, lam, loss="mse", tol=1e-8):
-    """``(F(phi), g_iMAML)`` with F(phi) = L_B(phi*(phi)) and g = (I + H_A(phi*)/lam)^{-1} grad L_B(phi*).
+    r"""``(F(phi), g_iMAML)`` with F(phi) = L_B(phi*(phi)) and g = (I + H_A(phi*)/lam)^{-1} grad L_B(phi*).
 
-    Eq. (8.3). ``tol`` bounds both the inner problem (norm of the proximal gradient, see
+    Eq. (5.4). ``tol`` bounds both the inner problem (norm of the proximal gradient, see
     :func:`imaml_adapt`) and the CG solve (relative residual).
 
     Parameters
@@ -207,6 +219,12 @@ def imaml_value_and_grad(net, phi, task, lam, loss="mse", tol=1e-8):
     Returns
     -------
     (float, ndarray of shape (P,))
+
+    Math
+    ----
+    F(\varphi) = L_B(\varphi^\star), \qquad
+    g_{\mathrm{iMAML}} = \Big(I + \frac{1}{\lambda} H_A(\varphi^\star)\Big)^{-1} \nabla L_B(\varphi^\star)
+    (eq. :eq:`eq-imaml-grad`)
     """
     task = check_task(net, task, loss)
     phi_star = imaml_adapt(net, phi, task.x_support, task.y_support, lam, loss, tol)
@@ -219,7 +237,7 @@ def imaml_value_and_grad(net, phi, task, lam, loss="mse", tol=1e-8):
 
 
 def imaml_grad(net, phi, task, lam, loss="mse", tol=1e-8):
-    """Exact iMAML meta-gradient g = (I + H_A(phi*)/lam)^{-1} grad L_B(phi*), eq. (8.3).
+    """Exact iMAML meta-gradient g = (I + H_A(phi*)/lam)^{-1} grad L_B(phi*), eq. (5.4).
 
     Returns
     -------
@@ -229,7 +247,7 @@ def imaml_grad(net, phi, task, lam, loss="mse", tol=1e-8):
 
 
 def imaml_batch(net, phi, batch, lam, loss="mse", tol=1e-8):
-    """Mean over the B tasks of (F_i(phi), g_iMAML,i), eq. (8.3). Returns ``(float, (P,) array)``.
+    """Mean over the B tasks of (F_i(phi), g_iMAML,i), eq. (5.4). Returns ``(float, (P,) array)``.
 
     Checks, in order: the batch, each task's support and query sets, phi, lam, tol.
     """

@@ -1,10 +1,10 @@
 """Meta-SGD: a learned step size per parameter, and its exact gradient through k inner steps.
 
-Inner update of one task (tutorial 8, eq. (8.4)), ``alphas`` a vector of size P, ``*`` elementwise::
+Inner update of one task (eq. (6.1)), ``alphas`` a vector of size P, ``*`` elementwise::
 
     phi_0 = phi,   phi_{i+1} = phi_i - alphas * g_i,   g_i = grad L_A(phi_i),   F(phi, alphas) = L_B(phi_k)
 
-Backward, right to left (eqs. (8.5), (8.6)). The Jacobian of one step with respect to
+Backward, right to left (eqs. (6.2), (6.3)). The Jacobian of one step with respect to
 phi_i is I - diag(alphas) H_i, whose transpose is I - H_i diag(alphas), and its derivative
 with respect to alphas is -diag(g_i). With v_i = dF / d phi_i::
 
@@ -41,7 +41,7 @@ def check_alphas(net, alphas) -> np.ndarray:
 
 
 def metasgd_trajectory(net, phi, alphas, x, y, k, loss="mse"):
-    """The iterates phi_0 .. phi_k of eq. (8.4) and the support gradients g_0 .. g_{k-1} used.
+    r"""The iterates phi_0 .. phi_k of eq. (6.1) and the support gradients g_0 .. g_{k-1} used.
 
     Parameters
     ----------
@@ -54,6 +54,12 @@ def metasgd_trajectory(net, phi, alphas, x, y, k, loss="mse"):
     -------
     (ndarray of shape (k + 1, P), ndarray of shape (k, P)): row i of the first is phi_i
     (row 0 a copy of ``phi``), row i of the second is g_i = grad L_A(phi_i).
+
+    Math
+    ----
+    \varphi_0 = \varphi, \qquad \varphi_{i+1} = \varphi_i - \boldsymbol\alpha \odot g_i,
+    \qquad g_i = \nabla L_A(\varphi_i)
+    (eq. :eq:`eq-metasgd-inner`)
     """
     phi, alphas = net.check_phi(phi), check_alphas(net, alphas)
     x, y = net.check_data(x, y, loss, names=("x", "y"))
@@ -72,12 +78,12 @@ def metasgd_trajectory(net, phi, alphas, x, y, k, loss="mse"):
 
 
 def metasgd_adapt(net, phi, alphas, x, y, k, loss="mse"):
-    """phi_k after k Meta-SGD steps on (x, y), eq. (8.4). Returns ndarray, shape (P,)."""
+    """phi_k after k Meta-SGD steps on (x, y), eq. (6.1). Returns ndarray, shape (P,)."""
     return metasgd_trajectory(net, phi, alphas, x, y, k, loss)[0][-1]
 
 
 def metasgd_value_and_grad(net, phi, alphas, task, k, loss="mse"):
-    """``(F, dF/dphi, dF/dalphas)`` for F(phi, alphas) = L_B(phi_k), exact, eqs. (8.4)-(8.6).
+    r"""``(F, dF/dphi, dF/dalphas)`` for F(phi, alphas) = L_B(phi_k), exact, eqs. (6.1)-(6.3).
 
     Parameters
     ----------
@@ -92,6 +98,15 @@ def metasgd_value_and_grad(net, phi, alphas, task, k, loss="mse"):
     -------
     (float, ndarray of shape (P,), ndarray of shape (P,))
         For k = 0, F = L_B(phi), dF/dphi = grad L_B(phi) and dF/dalphas = 0.
+
+    Math
+    ----
+    v_k = \nabla L_B(\varphi_k), \qquad v_i = v_{i+1} - H_i (\boldsymbol\alpha \odot v_{i+1}), \qquad
+    \frac{\partial F}{\partial \varphi} = v_0
+    (eq. :eq:`eq-metasgd-grad`)
+
+    \frac{\partial F}{\partial \boldsymbol\alpha} = -\sum_{i=0}^{k-1} g_i \odot v_{i+1}
+    (eq. :eq:`eq-metasgd-alphas`)
     """
     task = check_task(net, task, loss)
     xs, ys = task.x_support, task.y_support
@@ -102,15 +117,15 @@ def metasgd_value_and_grad(net, phi, alphas, task, k, loss="mse"):
         raise DivergenceError(f"the query loss after {k} Meta-SGD step(s) is not finite ({value})")
     d_alphas = np.zeros_like(v)
     for i in range(k - 1, -1, -1):  # right to left; v holds v_{i+1} = dF/dphi_{i+1}
-        d_alphas -= grads[i] * v  # eq. (8.6)
-        v = v - net.hvp(traj[i], xs, ys, alphas * v, loss)  # eq. (8.5): v_i = (I - H_i diag(alphas)) v_{i+1}
+        d_alphas -= grads[i] * v  # eq. (6.3)
+        v = v - net.hvp(traj[i], xs, ys, alphas * v, loss)  # eq. (6.2): v_i = (I - H_i diag(alphas)) v_{i+1}
         if not np.all(np.isfinite(v)):
             raise DivergenceError(f"the Meta-SGD Jacobian product overflowed at inner step {i}")
     return value, v, d_alphas
 
 
 def metasgd_batch(net, phi, alphas, batch, k, loss="mse"):
-    """Mean over the B tasks of (F_i, dF_i/dphi, dF_i/dalphas), eqs. (8.4)-(8.6).
+    """Mean over the B tasks of (F_i, dF_i/dphi, dF_i/dalphas), eqs. (6.1)-(6.3).
 
     Checks, in order: the batch, each task's support and query sets, phi, alphas, k.
 

@@ -2,7 +2,7 @@
 
 One gradient step phi' = phi - alpha grad L(phi) on a quadratic L with Hessian H moves the
 error e = phi - phi_min to (I - alpha H) e: along an eigenvector of H with eigenvalue lambda
-the error is multiplied by 1 - alpha lambda. So (tutorial 8, eq. (8.9))::
+the error is multiplied by 1 - alpha lambda. So (eq. (8.2))::
 
     |1 - alpha lambda_max| < 1   <=>   0 < alpha < 2 / lambda_max      (for lambda_max > 0)
 
@@ -52,7 +52,7 @@ def _extreme_eigenvalue(net, phi, x, y, loss, which):
 
 
 def lambda_max(net, phi, x, y, loss="mse") -> float:
-    """Largest (algebraic) eigenvalue of H = hess L(phi) on the batch ``(x, y)``, by Lanczos.
+    r"""Largest (algebraic) eigenvalue of H = hess L(phi) on the batch ``(x, y)``, by Lanczos.
 
     Parameters
     ----------
@@ -65,6 +65,10 @@ def lambda_max(net, phi, x, y, loss="mse") -> float:
     -------
     float. Accurate to machine precision relative to ||H|| (``eigsh`` with tol=0); costs a few
     dozen HVPs. Requires P >= 2 (ARPACK needs more unknowns than wanted eigenvalues).
+
+    Math
+    ----
+    \lambda_{\max} = \max_{\lVert u \rVert = 1} u^\top \nabla^2 L(\varphi)\, u
     """
     return _extreme_eigenvalue(net, phi, x, y, loss, "LA")
 
@@ -75,7 +79,7 @@ def lambda_min(net, phi, x, y, loss="mse") -> float:
 
 
 class StepStability(NamedTuple):
-    """What the Hessian's extreme eigenvalues say about one inner step of size ``alpha``, eq. (8.9).
+    """What the Hessian's extreme eigenvalues say about one inner step of size ``alpha``, eq. (8.2).
 
     Attributes
     ----------
@@ -109,7 +113,7 @@ class StepStability(NamedTuple):
 
 
 def step_stability(net, phi, x, y, alpha, loss="mse") -> StepStability:
-    """Whether a gradient step of size ``alpha`` on L(phi) = loss on (x, y) is stable at phi, eq. (8.9).
+    r"""Whether a gradient step of size ``alpha`` on L(phi) = loss on (x, y) is stable at phi, eq. (8.2).
 
     Parameters
     ----------
@@ -123,6 +127,12 @@ def step_stability(net, phi, x, y, alpha, loss="mse") -> StepStability:
     -------
     StepStability. The verdict is local: it is exact for a quadratic loss and holds to first
     order near phi; along a trajectory the Hessian, and so the boundary, moves.
+
+    Math
+    ----
+    0 < \alpha < \frac{2}{\lambda_{\max}}, \qquad
+    \lVert I - \alpha H \rVert_2 = \max\big(|1 - \alpha \lambda_{\max}|,\ |1 - \alpha \lambda_{\min}|\big)
+    (eq. :eq:`eq-stability`)
     """
     alpha = validate.positive("alpha", alpha)
     lmax, lmin = lambda_max(net, phi, x, y, loss), lambda_min(net, phi, x, y, loss)
