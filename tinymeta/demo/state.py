@@ -253,7 +253,10 @@ def _longest_finite(state, trained, xs, ys):
 
 
 def _finite(name, value):
-    value = float(value)
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a finite number; got {type(value).__name__} {value!r}") from None
     if not np.isfinite(value):
         raise ValueError(f"{name} must be a finite number; got {value!r}")
     return value
