@@ -146,6 +146,35 @@ def test_only_the_last_layer_moves():
     assert np.all(np.diff(losses) < 0)  # a small step on the head lowers the support loss
 
 
+def _offset(view, base):
+    """Where the view starts in base, in float64 entries (from the memory addresses, not the layout code)."""
+    return (view.__array_interface__["data"][0] - base.__array_interface__["data"][0]) // base.itemsize
+
+
+@pytest.mark.fast
+@pytest.mark.parametrize("batch_norm", [False, True])
+def test_head_is_the_last_layer_also_with_batch_norm(batch_norm):
+    # With batch norm the shifts beta_l are stored after every (W_l, b_l): they belong to the body.
+    # The head's place is read off net.unflatten's views of phi; the gradient is checked as above.
+    net = MLP([2, 6, 5, 3], "tanh", batch_norm=batch_norm)
+    rng = np.random.default_rng(7)
+    phi = net.init(rng) + 0.1 * rng.standard_normal(net.num_params)  # shifts away from 0
+    W_L, b_L = net.unflatten(phi)[-1]
+    head = head_slice(net)
+    assert (head.start, head.stop) == (_offset(W_L, phi), _offset(b_L, phi) + b_L.size)
+    task = _problem("mse", sizes=(2, 6, 5, 3), seed=7)[2]
+
+    def F(p):
+        p = p.copy()
+        for _ in range(2):
+            p[head] -= 0.1 * net.loss_and_grad(p, task.x_support, task.y_support)[1][head]
+        return net.loss_and_grad(p, task.x_query, task.y_query)[0]
+
+    g = anil_value_and_grad(net, phi, task, 0.1, 2)[1]
+    report = gradcheck.check_grad(F, lambda p: g, phi, h=1e-5, threshold=TOL, name="ANIL gradient")
+    assert report.passed, str(report)
+
+
 @pytest.mark.fast
 def test_cost_k_hvps_and_no_hessian(monkeypatch):
     net, phi, task = _problem("mse")
