@@ -127,6 +127,8 @@ def imaml_adapt(net, phi, x, y, lam, loss="mse", tol=1e-8):
     result = minimize(value_and_grad, phi, jac=True, hessp=hessp, method="trust-ncg",
                       options={"gtol": tol, "maxiter": MAX_TRUST_REGION_ITERATIONS})  # fmt: skip
     u = result.x
+    if not np.all(np.isfinite(u)):
+        raise DivergenceError(f"imaml_adapt: the inner solver produced non-finite parameters (lam={lam:g})")
     grad = value_and_grad(u)[1]
     gnorm = np.linalg.norm(grad)
     for _ in range(MAX_POLISH_STEPS):
