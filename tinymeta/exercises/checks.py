@@ -115,7 +115,7 @@ def grade_results(exercise, cases, results, kind="public", message="") -> Report
             if not it.check.name.startswith(case.label):
                 it = replace(it, check=replace(it.check, name=f"{case.label}: {it.check.name}"))
             if it.kind == "nonfinite":
-                it = replace(it, hint=f"{it.hint} {fp or NO_FP}".strip())
+                it = replace(it, hint=f"{it.hint.rstrip('. ')}. {fp or NO_FP}")
             items.append(replace(it, case=i))
     if skipped and skipped == len(cases):
         first = next(r for r in results if r["status"] == RAN_NOT_ATTEMPTED)

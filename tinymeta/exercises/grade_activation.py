@@ -45,7 +45,7 @@ def cases(rng):
     zs = [
         ("case 1 (z ~ N(0, 9), 50 values)", 3.0 * rng.standard_normal(50)),
         ("case 2 (z of shape (4, 5))", rng.standard_normal((4, 5))),
-        ("case 3 (edge: z = +-800, +-40, +-1e-8, 0)", np.array([-big, -40, -1e-8, 0, 1e-8, 40, big])),
+        (f"case 3 (edge: z = +-{big:.0f}, +-40, +-1e-8, 0)", np.array([-big, -40, -1e-8, 0, 1e-8, 40, big])),
     ]
     for label, z in zs:
         yield Case(

@@ -50,22 +50,18 @@ def rop(
     tV2=True,
     RaW2=True,
     Vt=False,
+    two_R=2.0,
 ):
     """H v of a one-hidden-layer tanh MLP with MSE by the R-operator; switches change single terms."""
     (W1, b1), (W2, b2) = unflatten(sizes, phi)
     (V1, C1), (V2, C2) = unflatten(sizes, v)
     t = np.tanh(X @ W1 + b1)
     s1 = {"tanh2": 1 - t * t, "tanh": 1 - t}[d1_form]
-    s2 = (
-        d2_sign
-        * {"ok": -2.0 * t * (1 - t * t), "no_t": -2.0 * (1 - t * t), "one_minus_t": -2.0 * t * (1 - t)}[
-            d2_form
-        ]
-    )
+    s2 = d2_sign * -2.0 * {"ok": t * (1 - t * t), "no_t": 1 - t * t, "one_minus_t": t * (1 - t)}[d2_form]
     delta2 = 2.0 * (t @ W2 + b2 - y) / len(X)
     Rz1 = X @ V1 + (C1 if c1 else 0.0)
     Ryhat = ((s1 * Rz1) @ W2 if RaW2 else 0.0) + (t @ V2 if tV2 else 0.0) + (C2 if c2 else 0.0)
-    Rd2 = 2.0 * Ryhat / len(X)
+    Rd2 = two_R * Ryhat / len(X)
     Re1 = Rd2 @ W2.T + ((delta2 @ V2 if Vt else delta2 @ V2.T) if dV else 0.0)
     Rd1 = (s2 * Rz1 * (delta2 @ W2.T) if d2 else 0.0) + s1 * Re1
     RgW2 = ((s1 * Rz1).T @ delta2 if Ra else 0.0) + t.T @ Rd2
@@ -129,6 +125,10 @@ def grade(out, measured, net, args):
             R(Vt=True),
         ),
         ("missing R{a_1}^T delta_2 in R{dL/dW_2} = R{a_1}^T delta_2 + a_1^T R{delta_2}", R(Ra=False)),
+        (
+            "missing factor 2 in R{delta_2} = (2/n) R{yhat} (the output Hessian of the MSE is (2/n) I)",
+            R(two_R=1.0),
+        ),
         ("missing c_1 in R{z_1} = X V_1 + c_1 (the bias has a direction too)", R(c1=False)),
         ("missing c_2 in R{yhat} = R{a_1} W_2 + a_1 V_2 + c_2", R(c2=False)),
         (

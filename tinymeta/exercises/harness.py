@@ -84,7 +84,7 @@ def call_case(fn, args, *, path=None, probes=(), catch_interrupt=True) -> dict:
     tracing = "memory" in probes and not tracemalloc.is_tracing()
     start = time.perf_counter()
     try:
-        with warnings.catch_warnings(), np.errstate(all="call", call=log):
+        with warnings.catch_warnings(), np.errstate(all="call", under="ignore", call=log):
             warnings.simplefilter("ignore")
             if tracing:
                 tracemalloc.start()

@@ -52,4 +52,4 @@ def describe(cases, items, notes=None) -> str:
     if not parts and len(failed) == 1:
         parts.append(f"fails only on {cases[next(iter(failed))].label}")
     text = "; ".join(parts)
-    return f"{text}. {note}".strip() if text and note else text
+    return f"{text}: {note}" if text and note else text

@@ -72,10 +72,10 @@ class FloatingPointLog:
 
 
 def describe_fp(events) -> str:
-    """E.g. ``the first floating-point problem in your code: overflow at f.py:12 `np.exp(z)```."""
+    """E.g. ``The first floating-point problem in your code: overflow at f.py:12 `np.exp(z)```."""
     located = [e for e in events if e.get("where")]
     if not located:
         return ""
     first, later = located[0], located[1:3]
     more = "; then " + ", ".join(f"{e['kind']} at {e['where']}" for e in later) if later else ""
-    return f"the first floating-point problem in your code: {first['kind']} at {first['where']}{more}"
+    return f"The first floating-point problem in your code: {first['kind']} at {first['where']}{more}"
