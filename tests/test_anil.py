@@ -10,7 +10,7 @@ from tinymeta.anil import anil_adapt, anil_batch, anil_trajectory, anil_value_an
 from tinymeta.metasgd import metasgd_value_and_grad
 from tinymeta.tasks import TaskBatch
 
-# Relative error (gradcheck.rel_error) against central differences of F(phi) = L_B(theta, w_k):
+# Relative error (gradcheck.rel_error) against central differences of F(phi) = L_B(psi, w_k):
 # TOL = 1e-6 with tanh and softplus: O(h^2) truncation + O(eps |F| / h) round-off; measured
 # 4e-11..2.5e-10 (h = 1e-5 per coordinate) and 3.5e-10..3.1e-9 (5 directions, h = 1e-6). Dropped
 # terms are far above it: the body's mixed terms 0.09..0.45, every Jacobian (first order) 0.13..0.54.
@@ -32,7 +32,7 @@ def _problem(loss, activation="tanh", seed=0, sizes=(2, 6, 6, 3), n=10):
 
 
 def _objective(net, task, alpha, k, loss):
-    """F(phi) = L_B(theta, w_k): k gradient steps on the last layer's entries only; loss_and_grad alone."""
+    """F(phi) = L_B(psi, w_k): k gradient steps on the last layer's entries only; loss_and_grad alone."""
     last = slice(net.num_params - (net.sizes[-2] + 1) * net.sizes[-1], net.num_params)
 
     def F(phi):
@@ -77,7 +77,7 @@ def test_anil_directional_on_sine_net(k):
 
 # ---------------------------------------------------------------- negative controls
 def _dropped(net, phi, task, alpha, k, loss, keep_head_jacobian):
-    """The body's mixed terms dropped: g_theta = grad_theta L_B(theta, w_k); the head's chain kept or not."""
+    """The body's mixed terms dropped: g_psi = grad_psi L_B(psi, w_k); the head's chain kept or not."""
     traj = anil_trajectory(net, phi, task.x_support, task.y_support, alpha, k, loss)
     g = net.loss_and_grad(traj[-1], task.x_query, task.y_query, loss)[1]
     head = head_slice(net)
@@ -90,7 +90,7 @@ def _dropped(net, phi, task, alpha, k, loss, keep_head_jacobian):
 @pytest.mark.parametrize("k", [1, 3])
 @pytest.mark.parametrize("loss", ["mse", "cross_entropy"])
 def test_dropping_the_body_terms_fails(loss, k):
-    # The body enters the head's inner updates: without H_tw the body's gradient is wrong, even with
+    # The body enters the head's inner updates: without H_pw the body's gradient is wrong, even with
     # the head's own Jacobian product exact; with every Jacobian dropped (first-order ANIL) too.
     alpha = ALPHA[loss]
     net, phi, task = _problem(loss, seed=k)

@@ -1,21 +1,21 @@
 """ANIL (almost no inner loop): adapt only the last layer, differentiate with respect to all of phi.
 
-Split phi = (theta, w): w = (W_L, b_L) the head, the (d_{L-1} + 1) d_L entries of the last layer
-(:func:`head_slice`), theta everything else, the body. Inner update (eq. (7.1))::
+Split phi = (psi, w): w = (W_L, b_L) the head, the (d_{L-1} + 1) d_L entries of the last layer
+(:func:`head_slice`), psi everything else, the body. Inner update (eq. (7.1))::
 
-    w_0 = w,   w_{i+1} = w_i - alpha grad_w L_A(theta, w_i),   F(phi) = L_B(theta, w_k)
+    w_0 = w,   w_{i+1} = w_i - alpha grad_w L_A(psi, w_i),   F(phi) = L_B(psi, w_k)
 
-theta is not updated, but it enters F twice: through the features of the query loss and
-through every inner step of the head. With H_i = hess L_A(theta, w_i) in blocks
-(H_tt, H_tw; H_wt, H_ww), the exact gradient is (eq. (7.2))::
+psi is not updated, but it enters F twice: through the features of the query loss and
+through every inner step of the head. With H_i = hess L_A(psi, w_i) in blocks
+(H_pp, H_pw; H_wp, H_ww) (p for the body psi, w for the head), the exact gradient is (eq. (7.2))::
 
-    v_k = grad_w L_B(theta, w_k),       g_theta = grad_theta L_B(theta, w_k)
-    for i = k-1, ..., 0:   g_theta -= alpha H_tw,i v_{i+1},    v_i = v_{i+1} - alpha H_ww,i v_{i+1}
-    g = (g_theta, v_0)
+    v_k = grad_w L_B(psi, w_k),       g_psi = grad_psi L_B(psi, w_k)
+    for i = k-1, ..., 0:   g_psi -= alpha H_pw,i v_{i+1},    v_i = v_{i+1} - alpha H_ww,i v_{i+1}
+    g = (g_psi, v_0)
 
 The two blocks come from one Hessian-vector product per step: the full-network HVP
 (:meth:`tinymeta.mlp.MLP.hvp`) along the direction (0, v_{i+1}), zero in the body, is
-H_i (0, v) = (H_tw v, H_ww v), exactly the mixed term and the head term. With m the 0/1 mask
+H_i (0, v) = (H_pw v, H_ww v), exactly the mixed term and the head term. With m the 0/1 mask
 of the head (:func:`head_mask`) the whole step is g <- g - alpha H_i (m * g): ANIL is Meta-SGD
 (:mod:`tinymeta.metasgd`) with alphas = alpha m, and the tests hold the two equal. This reuses the
 R-operator already derived and checked instead of a second, specialised backward pass. The
@@ -61,7 +61,7 @@ def head_mask(net) -> np.ndarray:
 
 
 def anil_trajectory(net, phi, x, y, alpha, k, loss="mse"):
-    r"""The full parameter vectors (theta, w_0) .. (theta, w_k) of the head-only inner loop, eq. (7.1).
+    r"""The full parameter vectors (psi, w_0) .. (psi, w_k) of the head-only inner loop, eq. (7.1).
 
     Parameters
     ----------
@@ -73,11 +73,11 @@ def anil_trajectory(net, phi, x, y, alpha, k, loss="mse"):
 
     Returns
     -------
-    ndarray, shape (k + 1, P): row i is (theta, w_i); the body's columns are the same in every row.
+    ndarray, shape (k + 1, P): row i is (psi, w_i); the body's columns are the same in every row.
 
     Math
     ----
-    w_0 = w, \qquad w_{i+1} = w_i - \alpha \nabla_w L_A(\theta, w_i)
+    w_0 = w, \qquad w_{i+1} = w_i - \alpha \nabla_w L_A(\psi, w_i)
     (eq. :eq:`eq-anil-inner`)
     """
     phi = net.check_phi(phi)
@@ -98,12 +98,12 @@ def anil_trajectory(net, phi, x, y, alpha, k, loss="mse"):
 
 
 def anil_adapt(net, phi, x, y, alpha, k, loss="mse"):
-    """(theta, w_k): phi with its head adapted by k steps on (x, y), eq. (7.1). Shape (P,)."""
+    """(psi, w_k): phi with its head adapted by k steps on (x, y), eq. (7.1). Shape (P,)."""
     return anil_trajectory(net, phi, x, y, alpha, k, loss)[-1]
 
 
 def anil_value_and_grad(net, phi, task, alpha, k, loss="mse"):
-    r"""``(F(phi), g_ANIL)``: F = L_B(theta, w_k) and its exact gradient w.r.t. all of phi, eq. (7.2).
+    r"""``(F(phi), g_ANIL)``: F = L_B(psi, w_k) and its exact gradient w.r.t. all of phi, eq. (7.2).
 
     Parameters
     ----------
@@ -121,20 +121,20 @@ def anil_value_and_grad(net, phi, task, alpha, k, loss="mse"):
 
     Math
     ----
-    g \leftarrow \nabla L_B(\theta, w_k); \qquad
+    g \leftarrow \nabla L_B(\psi, w_k); \qquad
     g \leftarrow g - \alpha H_i\, (m \odot g) \quad (i = k-1, \dots, 0), \qquad
-    H_i (0, v) = (H^{\theta w}_i v,\ H^{ww}_i v)
+    H_i (0, v) = (H^{\psi w}_i v,\ H^{ww}_i v)
     (eq. :eq:`eq-anil-grad`; m is the head's 0/1 mask)
     """
     task = check_task(net, task, loss)
     xs, ys = task.x_support, task.y_support
     traj = anil_trajectory(net, phi, xs, ys, alpha, k, loss)
-    value, g = net.loss_and_grad(traj[-1], task.x_query, task.y_query, loss)  # (grad_theta, grad_w) L_B
+    value, g = net.loss_and_grad(traj[-1], task.x_query, task.y_query, loss)  # (grad_psi, grad_w) L_B
     if not (np.isfinite(value) and np.all(np.isfinite(g))):
         raise DivergenceError(f"the query loss after {k} ANIL step(s) is not finite ({value}); alpha={alpha}")
     mask = head_mask(net)
-    for i in range(k - 1, -1, -1):  # right to left; g holds (g_theta, v_{i+1})
-        g = g - alpha * net.hvp(traj[i], xs, ys, mask * g, loss)  # H_i (0, v) = (H_tw v, H_ww v): one R-pass
+    for i in range(k - 1, -1, -1):  # right to left; g holds (g_psi, v_{i+1})
+        g = g - alpha * net.hvp(traj[i], xs, ys, mask * g, loss)  # H_i (0, v) = (H_pw v, H_ww v): one R-pass
         if not np.all(np.isfinite(g)):
             raise DivergenceError(f"the ANIL Jacobian product overflowed at inner step {i}; alpha={alpha}")
     return value, g

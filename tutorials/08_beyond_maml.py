@@ -347,31 +347,31 @@ assert not wrong.passed
 # %% [markdown]
 # ## Part 3. ANIL: adapt the head, differentiate everything
 #
-# Split $\varphi = (\theta, w)$, with $w = (W_L, b_L)$ the last layer (the *head*) and $\theta$ the
+# Split $\varphi = (\psi, w)$, with $w = (W_L, b_L)$ the last layer (the *head*) and $\psi$ the
 # *body*. ANIL's inner loop moves only the head:
 #
 # $$
-# w_0 = w, \qquad w_{i+1} = w_i - \alpha \nabla_w L_A(\theta, w_i), \qquad F(\varphi) = L_B(\theta, w_k).
+# w_0 = w, \qquad w_{i+1} = w_i - \alpha \nabla_w L_A(\psi, w_i), \qquad F(\varphi) = L_B(\psi, w_k).
 # \tag{7.1}
 # $$
 #
 # The body is never updated, but it reaches $F$ twice: through the query features, and through
 # every inner step, because the head's gradient depends on the features. Split the support
-# Hessian $H_i$ at $(\theta, w_i)$ into blocks $H^{\theta\theta}_i, H^{\theta w}_i, H^{w w}_i$. The step
+# Hessian $H_i$ at $(\psi, w_i)$ into blocks $H^{\psi\psi}_i, H^{\psi w}_i, H^{w w}_i$. The step
 # Jacobians are $\partial w_{i+1}/\partial w_i = I - \alpha H^{ww}_i$ and
-# $\partial w_{i+1}/\partial \theta = -\alpha H^{w\theta}_i$. Reverse mode, with
+# $\partial w_{i+1}/\partial \psi = -\alpha H^{w\psi}_i$. Reverse mode, with
 # $v_i = \partial F / \partial w_i$, gives
 #
 # $$
 # \begin{aligned}
-# v_k &= \nabla_w L_B(\theta, w_k), \qquad v_i = v_{i+1} - \alpha H^{ww}_i v_{i+1}, \qquad g_w = v_0, \cr
-# g_\theta &= \nabla_\theta L_B(\theta, w_k) - \alpha \sum_{i=0}^{k-1} H^{\theta w}_i\, v_{i+1}.
+# v_k &= \nabla_w L_B(\psi, w_k), \qquad v_i = v_{i+1} - \alpha H^{ww}_i v_{i+1}, \qquad g_w = v_0, \cr
+# g_\psi &= \nabla_\psi L_B(\psi, w_k) - \alpha \sum_{i=0}^{k-1} H^{\psi w}_i\, v_{i+1}.
 # \end{aligned}
 # \tag{7.2}
 # $$
 #
 # Both blocks come from one HVP of the full network along a direction that is zero on the body:
-# $H_i (0, v) = (H^{\theta w}_i v,\ H^{ww}_i v)$. We check that against the explicit Hessian:
+# $H_i (0, v) = (H^{\psi w}_i v,\ H^{ww}_i v)$. We check that against the explicit Hessian:
 
 # %%
 head = head_slice(net)
@@ -383,7 +383,7 @@ direction = np.zeros(P)
 direction[head] = v
 blocks = net.hvp(phi, xs, ys, direction)
 err_blocks = gradcheck.rel_error(blocks, H_phi[:, head] @ v)
-print(f"H (0, v) vs the explicit blocks (H_tw v, H_ww v): {err_blocks:.1e}")
+print(f"H (0, v) vs the explicit blocks (H_pw v, H_ww v): {err_blocks:.1e}")
 assert err_blocks < 1e-12
 
 # %% [markdown]
@@ -391,15 +391,15 @@ assert err_blocks < 1e-12
 # 0/1 mask, started from the full query gradient. That is Meta-SGD's (6.2) with
 # $\boldsymbol\alpha = \alpha m$: **ANIL is Meta-SGD with the body's step sizes fixed at zero.** By
 # hand, then checked against the whole meta-objective. The negative control drops the mixed
-# terms $H^{\theta w}_i v_{i+1}$, and keeps the head's part exact.
+# terms $H^{\psi w}_i v_{i+1}$, and keeps the head's part exact.
 
 # %%
 alpha = 0.05
 
 
 def anil_by_hand(phi):
-    traj = anil_trajectory(net, phi, xs, ys, alpha, k)  # (theta, w_0) .. (theta, w_k), (7.1)
-    g = net.loss_and_grad(traj[-1], xq, yq)[1]  # (grad_theta, grad_w) L_B at (theta, w_k)
+    traj = anil_trajectory(net, phi, xs, ys, alpha, k)  # (psi, w_0) .. (psi, w_k), (7.1)
+    g = net.loss_and_grad(traj[-1], xq, yq)[1]  # (grad_psi, grad_w) L_B at (psi, w_k)
     for i in range(k - 1, -1, -1):
         g = g - alpha * net.hvp(traj[i], xs, ys, mask * g)  # (7.2): both blocks at once
     return g
@@ -646,7 +646,7 @@ for name, fn in rows:
 #   and the step sizes' gradient sums $-g_i \odot v_{i+1}$ over the steps, each term with the
 #   sensitivity propagated back to that step.
 # * **ANIL** (7.1)–(7.2): the body gets a meta-gradient through the query features and through
-#   the mixed blocks $H^{\theta w}_i$. One HVP along $(0, v)$ gives both blocks, and ANIL is
+#   the mixed blocks $H^{\psi w}_i$. One HVP along $(0, v)$ gives both blocks, and ANIL is
 #   Meta-SGD with $\boldsymbol\alpha = \alpha m$.
 # * **Spectrum** (8.2): gradient descent is stable for $\alpha < 2/\lambda_{\max}$. This is exact for a
 #   quadratic (ANIL's inner loop with MSE), local near a minimum, and only a guide from the
@@ -666,7 +666,7 @@ for name, fn in rows:
 #    over each group), implement it, and check it with `gradcheck.check_grad` on a function of
 #    the $2L$ scalars.
 # 3. **ANIL with one backward pass through the body.** The derivations page writes
-#    $H^{\theta w}_i v$ as a vector-Jacobian product of the body's features $A$ with the matrix
+#    $H^{\psi w}_i v$ as a vector-Jacobian product of the body's features $A$ with the matrix
 #    $\delta_i V^\top + (\nabla^2_{\hat y}\ell\, S) W_i^\top$. Sum those matrices over the $k$ steps
 #    first, and back-propagate once. Implement it for the MSE loss (back-propagate through the
 #    body by hand, as in tutorial 1), and check the body's gradient against `anil_value_and_grad`
