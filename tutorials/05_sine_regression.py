@@ -309,7 +309,9 @@ assert demo_curves["Reptile"].mean[2] < demo_curves["untrained init"].mean[2]  #
 #    the result with (4.2).
 # 3. Vary $\alpha$ at evaluation time only (0.001 to 0.1) for the MAML and the joint-training
 #    initialisations. Which is more sensitive, and why?
-# 4. Extend the phase range to $[0, 2\pi]$ in the MAML setting. Which algorithm suffers most?
+# 4. Extend the phase range to $[0, 2\pi]$ in the MAML setting (`tm.Sine(phase=(0, 2 * np.pi))`).
+#    What does joint training learn now, what should its held-out MSE before adapting be, and
+#    do the meta-learned initialisations still beat it?
 #
 # Classroom exercises `06_maml_k_steps` and `07_reptile_step` (`tinymeta exercises copy DIR` to start,
 # `tinymeta exercises check NN FILE` to check; see the instructors' page) are checked versions of
