@@ -42,6 +42,25 @@ SHAPE_HINT = (
 )
 
 
+def mean_loss_factors(n, d_out=1, mse=True) -> dict:
+    """``{c: hint}`` for the usual scaling mistakes with a loss that is a mean over n examples."""
+    out = {
+        float(n): "a missing 1/n (the loss is a mean over the n examples)",
+        1.0 / n: "a spurious 1/n (the loss is already a mean; do not divide again)",
+        2.0: "a spurious factor 2",
+        0.5: "a missing factor 2 (tinymeta's MSE has no 1/2)" if mse else "a factor 1/2",
+    }
+    extra = {
+        1.0 / d_out: "a spurious 1/d_out: the loss sums over the outputs, it does not average them",
+        1.0 / (n * d_out): "a mean over all n * d_out entries: the loss averages over examples only",
+        float(d_out): "a spurious factor d_out",
+    }
+    for c, text in extra.items():  # where two readings give the same number, the first one is kept
+        if d_out > 1 and not any(math.isclose(c, f) for f in out):
+            out[c] = text
+    return out
+
+
 class GradeError(Exception):
     """The output cannot be compared at all (wrong type, wrong shape); the message says why."""
 
@@ -158,7 +177,30 @@ def diagnose(
             wrong = _entry_errors(got, exact) > threshold
             if wrong.any() and not wrong.all():
                 return f"wrong {where(wrong)}; right elsewhere"
-    return "no known mistake matches; work the formula out by hand on the smallest case and compare"
+        return fallback(got, exact, error)
+
+
+def fallback(got, exact, error) -> str:
+    """No mistake recognised: say how the answer differs (length, direction), which still teaches."""
+    ng, ne = float(np.linalg.norm(got)), float(np.linalg.norm(exact))
+    if ne == 0.0:
+        return "the right answer is exactly zero on this case (look at its label): yours is not"
+    head = f"no known mistake matches (rel. error {error:.1e})"
+    if got.size == 1:
+        return f"{head}: your value is {float(got.ravel()[0]):.6g}; work the formula out by hand and compare"
+    cos = float(np.vdot(got, exact)) / max(ng * ne, 1e-300)
+    if cos > 0.99:
+        what = "nearly the right direction, so most terms are right: one small term is missing or extra"
+    elif cos > 0.5:
+        what = "roughly the right direction: a term of the same size as the answer is missing or extra"
+    elif cos > -0.5:
+        what = "a different direction altogether: the formula itself differs"
+    else:
+        what = "pointing the other way: look for a sign inside the formula"
+    return (
+        f"{head}; your answer is {ng / ne:.3g} times as long as the right one, cosine {cos:.3f} with it: "
+        f"{what}. Work it out by hand on the smallest case and compare"
+    )
 
 
 def structure(got, exact, factors=None) -> str:

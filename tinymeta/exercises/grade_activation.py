@@ -75,6 +75,7 @@ def grade(out, measured, z):
     s, s1 = logistic(z), logistic_d1(z)
     with np.errstate(all="ignore"):
         wrong1 = [
+            ("tanh(z) is the derivative of log cosh(z), not of softplus = log(1 + e^z)", lambda: np.tanh(z)),
             (
                 "sign error inside the logistic: sigma'(z) = 1 / (1 + e^(-z)), which tends to 1 as z -> +inf",
                 lambda: logistic(-z),
@@ -91,6 +92,7 @@ def grade(out, measured, z):
             ),
         ]
         wrong2 = [
+            ("1 - s is the logistic mirrored, s(-z); sigma'' = d/dz s(z) = s (1 - s)", lambda: 1 - s),
             (
                 "that is the logistic's second derivative s (1 - s)(1 - 2 s), i.e. softplus''': "
                 "one derivative too many",

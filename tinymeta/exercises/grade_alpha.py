@@ -42,6 +42,7 @@ def alpha_grad(
     outer_support=False,
     hess_shift=0,
     hess_query=False,
+    hess_at_phi=False,
 ):
     """dF/dalpha by forward mode; each switch makes one mistake."""
     xs, ys, xq, yq = task
@@ -56,7 +57,7 @@ def alpha_grad(
         if last_only:
             u = -g
             continue
-        at = traj[min(i + hess_shift, k)]
+        at = traj[0] if hess_at_phi else traj[min(i + hess_shift, k)]
         Hu = net.hvp(at, *((xq, yq) if hess_query else (xs, ys)), u) if hess else 0.0
         u = u + sign * a * Hu - g
     return float(np.dot(grad(traj[k], *((xs, ys) if outer_support else (xq, yq))), u))
@@ -95,6 +96,10 @@ def grade(out, measured, args):
     net, phi, task, alpha, k = args
     d = lambda **bug: lambda: alpha_grad(*args, **bug)
     variants = [
+        (
+            "Hessian taken at the wrong iterate: every H_i was taken at phi; H_i belongs at phi_i",
+            d(hess_at_phi=True),
+        ),
         (
             "the Hessian terms are missing: phi_i itself depends on alpha, so d phi_{i+1} / d alpha = "
             "(I - alpha H_i) d phi_i / d alpha - grad L_A(phi_i), not -grad L_A(phi_i) alone",

@@ -15,8 +15,8 @@ from ..gradcheck import numerical_grad
 from ..mlp import MLP
 from ..params import flatten, unflatten
 from .checks import Case
-from .compare import compare
-from .grade_dense import NOT_SQUARED, Z_SQUARED
+from .compare import compare, mean_loss_factors
+from .grade_dense import wrong_tanh_d1
 from .layout import blocks
 
 THRESHOLD = 1e-12
@@ -92,16 +92,7 @@ def grade(out, measured, net, phi, X, y):
             bp(mean=False),
         ),
         ("missing factor 2: tinymeta's mse has no 1/2, so dL/dyhat = 2 (yhat - y) / n", bp(factor=1.0)),
-        (
-            "missing sigma'(z) when propagating delta back through a hidden layer",
-            bp(d1=lambda z: 1.0 + 0 * z),
-        ),
-        (Z_SQUARED, bp(d1=lambda z: 1.0 - z * z)),
-        (NOT_SQUARED, bp(d1=lambda z: 1.0 - np.tanh(z))),
-        (
-            "sigma' applied to the activation a = tanh(z) instead of to z: 1 - tanh(a)^2",
-            bp(d1=lambda z: 1.0 - np.tanh(np.tanh(z)) ** 2),
-        ),
+        *[(text, bp(d1=d1)) for text, d1 in wrong_tanh_d1()],
         (
             "transposed weight: delta_{l-1} = sigma'(z_{l-1}) * (delta_l W_l^T), not delta_l W_l",
             bp(transpose=True),
@@ -123,12 +114,7 @@ def grade(out, measured, net, phi, X, y):
             bp(bias_mean=True),
         ),
     ]
-    factors = {
-        float(n): "a missing 1/n (the loss is a mean over the n examples)",
-        0.5: "a missing factor 2 (tinymeta's mse has no 1/2)",
-        2.0: "a spurious factor 2",
-        1.0 / n: "a spurious 1/n",
-    }
+    factors = mean_loss_factors(n, s[-1])
     return [
         compare(
             "gradient",

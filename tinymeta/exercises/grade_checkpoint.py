@@ -63,7 +63,7 @@ def grade(out, measured, args):
     net, phi, task, alpha, k, every = args
     m = lambda **bug: lambda: maml(net, phi, task, alpha, k, **bug)
     floor_k = (k // every) * every
-    wrong = variants(m, k) + [
+    wrong = variants(m, k, alpha) + [
         (
             "the last, shorter segment is missing: with k not a multiple of m the last segment has "
             "k - m floor(k/m) steps",

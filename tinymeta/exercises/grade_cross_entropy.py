@@ -96,6 +96,10 @@ def grade(out, measured, args):
     ]
     hvp_variants = [
         (
+            "only the diagonal of the output Hessian, p (1 - p) u: the off-diagonal -p_i p_j are missing",
+            p * (1 - p) * u / n,
+        ),
+        (
             "diag(p) only: the Hessian of log-sum-exp is diag(p) - p p^T; the -p (p . u) term is missing",
             p * u / n,
         ),

@@ -22,8 +22,26 @@ cases (measured); a central difference reaches ~1e-10; a wrong formula misses by
 MISSING_D1 = "missing sigma'(z): multiply delta by sigma'(z) = 1 - tanh(z)^2 before the matrix products"
 Z_SQUARED = "1 - z^2 is not tanh'(z): tanh'(z) = 1 - tanh(z)^2 (the square of the activation, not of z)"
 NOT_SQUARED = "1 - tanh(z) is not tanh'(z): tanh'(z) = 1 - tanh(z)^2 (the square is missing)"
-OF_H = "sigma' was applied to the output h = tanh(z): it is 1 - tanh(z)^2 = 1 - h^2, not 1 - tanh(h)^2"
+OF_H = (
+    "sigma' was applied to the activation a = tanh(z): tanh'(z) = 1 - tanh(z)^2 = 1 - a^2, not 1 - tanh(a)^2"
+)
 SPURIOUS_N = "a spurious 1/n: sum over the rows of the batch (the loss already is a sum), do not average"
+SQUARED_WRONG = "(1 - tanh(z))^2 is not tanh'(z): tanh'(z) = 1 - tanh(z)^2 (square tanh, then subtract)"
+SECH = "1 / cosh(z) is not tanh'(z): tanh'(z) = 1 / cosh(z)^2 = 1 - tanh(z)^2"
+
+
+def wrong_tanh_d1():
+    """``[(hint, d1)]``: the usual wrong derivatives of tanh, each a function of the pre-activation z."""
+    return [
+        (MISSING_D1, lambda z: np.ones_like(z)),
+        (Z_SQUARED, lambda z: 1.0 - z * z),
+        (NOT_SQUARED, lambda z: 1.0 - np.tanh(z)),
+        (SQUARED_WRONG, lambda z: (1.0 - np.tanh(z)) ** 2),
+        (SECH, lambda z: 1.0 / np.cosh(z)),
+        (OF_H, lambda z: 1.0 - np.tanh(np.tanh(z)) ** 2),
+    ]
+
+
 NOTES = {("n", "low"): "a factor that is 1 when n = 1: a 1/n (or a mean) that should not be there"}
 
 
@@ -71,16 +89,11 @@ def grade(out, measured, args):
     z = a @ W + b
     t = np.tanh(z)
     dz = delta * (1.0 - t**2)
-    wrong_dz = {
-        MISSING_D1: delta,
-        Z_SQUARED: delta * (1 - z * z),
-        NOT_SQUARED: delta * (1 - t),
-        OF_H: delta * (1 - np.tanh(t) ** 2),
-    }
+    wrong_dz = {text: delta * d1(z) for text, d1 in wrong_tanh_d1()}
     factors = {1.0 / n: SPURIOUS_N}
     order = "the outputs are in the order (dL/dW, dL/db, dL/da)"
     shapes_b = {(n, d_out): "dL/db has the shape of b: sum dL/dz over the rows (examples)", (n, d_in): order}
-    shapes_a = {(d_in, d_out): order, (d_out,): order}
+    shapes_a = {(d_in, d_out): order, (d_out,): order, (n, d_out): "the shape of dL/dz: dL/da = dL/dz W^T"}
     return [
         compare(
             "dL/dW",
@@ -107,7 +120,10 @@ def grade(out, measured, args):
             dz @ W.T,
             THRESHOLD,
             variants=[(h, w @ W.T) for h, w in wrong_dz.items()]
-            + [("transposed weight: dL/da = dL/dz W^T, not dL/dz W", lambda: dz @ W)],
+            + [
+                ("transposed weight: dL/da = dL/dz W^T, not dL/dz W", lambda: dz @ W),
+                ("that is dL/dz: dL/da = dL/dz W^T, the product with W^T is missing", dz),
+            ],
             factors=factors,
             shape_hints=shapes_a,
         ),

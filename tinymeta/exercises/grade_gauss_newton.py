@@ -19,7 +19,8 @@ from ..losses import LOSSES
 from ..mlp import MLP
 from ..params import flatten, unflatten
 from .checks import Case
-from .compare import compare
+from .compare import compare, mean_loss_factors
+from .grade_dense import wrong_tanh_d1
 from .layout import blocks
 
 THRESHOLD = 1e-12
@@ -42,26 +43,35 @@ def gn(
     tV2=True,
     c=True,
     d1_back=True,
-    d1_form="tanh2",
+    d1=None,
+    h_identity=False,
     transpose=False,
+    V2t=False,
 ):
     """J^T H_out J v for a one-hidden-layer tanh net; each switch makes one mistake."""
     (W1, b1), (W2, b2) = unflatten(sizes, phi)
     (V1, C1), (V2, C2) = unflatten(sizes, v)
-    t = np.tanh(X @ W1 + b1)
-    s1 = 1 - t * t if d1_form == "tanh2" else 1 - t
+    z1 = X @ W1 + b1
+    t = np.tanh(z1)
+    s1 = 1 - t * t if d1 is None else d1(z1)
     Rz1 = X @ V1 + (C1 if c else 0.0)
-    Ryhat = ((s1 * Rz1) @ W2 if RaW2 else 0.0) + (t @ V2 if tV2 else 0.0) + (C2 if c else 0.0)
+    Ryhat = (
+        ((s1 * Rz1) @ W2 if RaW2 else 0.0)
+        + ((t @ V2.T if V2t else t @ V2) if tV2 else 0.0)
+        + (C2 if c else 0.0)
+    )
     Ryhat = Ryhat + np.zeros((len(X), sizes[-1]))
     if not h_out:
         u = Ryhat
     elif mse_out or loss == "mse":
         u = 2.0 * Ryhat / len(X)
+    elif h_identity:
+        u = Ryhat / len(X)
     else:
         u = LOSSES[loss].hvp(t @ W2 + b2, y, Ryhat)
     e1 = u @ (W2 if transpose else W2.T)
-    d1 = s1 * e1 if d1_back else e1
-    return flatten([(X.T @ d1, d1.sum(0)), (t.T @ u, u.sum(0))])
+    r1 = s1 * e1 if d1_back else e1
+    return flatten([(X.T @ r1, r1.sum(0)), (t.T @ u, u.sum(0))])
 
 
 def oracle(net, phi, X, y, v, loss):
@@ -114,15 +124,15 @@ def grade(out, measured, net, args):
         ("J v misses a_1 V_2: R{yhat} = (sigma'(z_1) * R{z_1}) W_2 + a_1 V_2 + c_2", G(tV2=False)),
         ("the bias directions are missing: R{z_1} = X V_1 + c_1 and R{yhat} = ... + c_2", G(c=False)),
         ("missing sigma'(z_1) in J^T: backpropagate u = H_out J v through the tanh layer", G(d1_back=False)),
-        ("1 - tanh(z) is not tanh'(z): sigma'(z) = 1 - tanh(z)^2", G(d1_form="tanh")),
+        *[(text, G(d1=d1)) for text, d1 in wrong_tanh_d1()[1:]],
+        (
+            "(1/n) I is not the output Hessian of cross-entropy: it is (diag(p) - p p^T) / n per example",
+            G(h_identity=True),
+        ),
         ("transposed weight in J^T: e_1 = u W_2^T, not u W_2", G(transpose=True)),
+        ("transposed V_2 in J v: R{yhat} = ... + a_1 V_2 + c_2, with V_2 shaped like W_2", G(V2t=True)),
     ]
     n = len(X)
-    factors = {
-        float(n): "a missing 1/n (the loss is a mean over the n examples)",
-        0.5: "a missing factor 2",
-        2.0: "a spurious factor 2",
-        1.0 / n: "a spurious 1/n",
-    }
+    factors = mean_loss_factors(n, s[-1], mse=loss == "mse")
     exact = gn(s, phi, X, y, v, loss)
     return [compare("G v", out, exact, THRESHOLD, variants=variants, factors=factors, blocks=blocks(s))]

@@ -17,7 +17,8 @@ from ..gradcheck import directional_derivative
 from ..mlp import MLP
 from ..params import flatten, unflatten
 from .checks import Case
-from .compare import compare
+from .compare import compare, mean_loss_factors
+from .grade_dense import wrong_tanh_d1
 from .layout import blocks
 
 THRESHOLD = 1e-13
@@ -43,7 +44,7 @@ def rop(
     dV=True,
     Ra=True,
     d2_sign=1.0,
-    d1_form="tanh2",
+    d1=None,
     d2_form="ok",
     c1=True,
     c2=True,
@@ -51,20 +52,24 @@ def rop(
     RaW2=True,
     Vt=False,
     two_R=2.0,
+    Ra_d1=True,
+    Re_d1=True,
 ):
     """H v of a one-hidden-layer tanh MLP with MSE by the R-operator; switches change single terms."""
     (W1, b1), (W2, b2) = unflatten(sizes, phi)
     (V1, C1), (V2, C2) = unflatten(sizes, v)
-    t = np.tanh(X @ W1 + b1)
-    s1 = {"tanh2": 1 - t * t, "tanh": 1 - t}[d1_form]
+    z1 = X @ W1 + b1
+    t = np.tanh(z1)
+    s1 = 1 - t * t if d1 is None else d1(z1)
     s2 = d2_sign * -2.0 * {"ok": t * (1 - t * t), "no_t": 1 - t * t, "one_minus_t": t * (1 - t)}[d2_form]
     delta2 = 2.0 * (t @ W2 + b2 - y) / len(X)
     Rz1 = X @ V1 + (C1 if c1 else 0.0)
-    Ryhat = ((s1 * Rz1) @ W2 if RaW2 else 0.0) + (t @ V2 if tV2 else 0.0) + (C2 if c2 else 0.0)
+    Ra1 = s1 * Rz1 if Ra_d1 else Rz1
+    Ryhat = (Ra1 @ W2 if RaW2 else 0.0) + (t @ V2 if tV2 else 0.0) + (C2 if c2 else 0.0)
     Rd2 = two_R * Ryhat / len(X)
     Re1 = Rd2 @ W2.T + ((delta2 @ V2 if Vt else delta2 @ V2.T) if dV else 0.0)
-    Rd1 = (s2 * Rz1 * (delta2 @ W2.T) if d2 else 0.0) + s1 * Re1
-    RgW2 = ((s1 * Rz1).T @ delta2 if Ra else 0.0) + t.T @ Rd2
+    Rd1 = (s2 * Rz1 * (delta2 @ W2.T) if d2 else 0.0) + (s1 * Re1 if Re_d1 else Re1)
+    RgW2 = (Ra1.T @ delta2 if Ra else 0.0) + t.T @ Rd2
     return flatten([(X.T @ Rd1, Rd1.sum(0)), (RgW2, Rd2.sum(0))])
 
 
@@ -114,7 +119,7 @@ def grade(out, measured, net, args):
             "wrong sigma'': tanh''(z) = -2 tanh(z) (1 - tanh(z)^2), not -2 tanh(z) (1 - tanh(z))",
             R(d2_form="one_minus_t"),
         ),
-        ("1 - tanh(z) is not tanh'(z): sigma'(z) = 1 - tanh(z)^2 (the square is missing)", R(d1_form="tanh")),
+        *[(text, R(d1=d1)) for text, d1 in wrong_tanh_d1()[1:]],
         (
             "missing delta_2 V_2^T in R{e_1} = R{delta_2} W_2^T + delta_2 V_2^T "
             "(the product rule on e_1 = delta_2 W_2^T)",
@@ -128,6 +133,14 @@ def grade(out, measured, net, args):
         (
             "missing factor 2 in R{delta_2} = (2/n) R{yhat} (the output Hessian of the MSE is (2/n) I)",
             R(two_R=1.0),
+        ),
+        (
+            "missing sigma'(z_1) in R{a_1} = sigma'(z_1) * R{z_1} (the R-forward pass through the tanh)",
+            R(Ra_d1=False),
+        ),
+        (
+            "missing sigma'(z_1) before R{e_1}: R{delta_1} = sigma''(z_1) R{z_1} e_1 + sigma'(z_1) R{e_1}",
+            R(Re_d1=False),
         ),
         ("missing c_1 in R{z_1} = X V_1 + c_1 (the bias has a direction too)", R(c1=False)),
         ("missing c_2 in R{yhat} = R{a_1} W_2 + a_1 V_2 + c_2", R(c2=False)),
@@ -146,10 +159,9 @@ def grade(out, measured, net, args):
         ),
     ]
     factors = {
+        **mean_loss_factors(n, s[-1]),
         float(n): "missing 1/n: the output Hessian of the mean loss is (2/n) I",
         0.5: "missing factor 2: R{delta_2} = (2/n) R{yhat}",
-        2.0: "a spurious factor 2",
-        1.0 / n: "a spurious 1/n",
     }
     return [
         compare(

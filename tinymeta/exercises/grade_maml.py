@@ -47,7 +47,6 @@ def maml(
     first_order=False,
     left_to_right=False,
     hess_shift=0,
-    hess_at_phi=False,
     hess_alpha=None,
     sign=-1.0,
     skip_first=False,
@@ -59,9 +58,13 @@ def maml(
     hvp_support_grad=False,
     linearised=False,
     steps=None,
+    hess_at=None,
+    inner_query=False,
+    fixed_v=False,
 ):
     """g_MAML = (I - alpha H_0) ... (I - alpha H_{k-1}) grad L_B(phi_k); each switch makes one mistake."""
     xs, ys, xq, yq = (task[2], task[3], task[0], task[1]) if swap else tuple(task)
+    xs, ys = (xq, yq) if inner_query else (xs, ys)
     grad = lambda p, X, Y: net.loss_and_grad(p, X, Y)[1]
     traj = [phi]
     for _ in range(k if steps is None else steps):
@@ -71,18 +74,20 @@ def maml(
         return v
     xh, yh = (xq, yq) if hess_query else (xs, ys)
     a = alpha if hess_alpha is None else hess_alpha
-    at = lambda i: traj[0] if hess_at_phi else traj[min(max(i + hess_shift, 0), len(traj) - 1)]
+    at = lambda i: traj[hess_at] if hess_at is not None else traj[min(max(i + hess_shift, 0), len(traj) - 1)]
     factors = range(k + 1 if extra_factor else k)
     if linearised:
         return v + sign * a * sum((net.hvp(at(i), xh, yh, v) for i in factors), np.zeros_like(v))
+    v0 = v
     for i in factors if left_to_right else reversed(factors):
         if not (skip_first and i == 0):
-            w = grad(traj[i], xs, ys) if hvp_support_grad else v
-            v = v + sign * a * net.hvp(at(i), xh, yh, w)
+            base = v0 if fixed_v else v
+            w = grad(traj[i], xs, ys) if hvp_support_grad else base
+            v = base + sign * a * net.hvp(at(i), xh, yh, w)
     return v
 
 
-def variants(m, k):
+def variants(m, k, alpha):
     kname = "phi_1" if k == 1 else "phi_k"
     return [
         (
@@ -96,6 +101,7 @@ def variants(m, k):
         ),
         ("query gradient at phi_{k-1}: it belongs at phi_k, after all k inner steps", m(outer_at=-2)),
         ("missing alpha: each factor is (I - alpha H_i), not (I - H_i)", m(hess_alpha=1.0)),
+        ("alpha^2 in the factors: each factor is (I - alpha H_i), alpha once", m(hess_alpha=alpha**2)),
         ("sign error in the factors: (I - alpha H_i), not (I + alpha H_i)", m(sign=1.0)),
         (
             "Hessian taken at the wrong iterate: H_i belongs at phi_i, the point where inner step i starts, "
@@ -105,7 +111,22 @@ def variants(m, k):
         ("Hessian taken at the wrong iterate: H_i belongs at phi_i, not at phi_{i-1}", m(hess_shift=-1)),
         (
             "Hessian taken at the wrong iterate: every H_i was taken at phi = phi_0; H_i belongs at phi_i",
-            m(hess_at_phi=True),
+            m(hess_at=0),
+        ),
+        (
+            "Hessian taken at the wrong iterate: every H_i was taken at phi_k, the end of the inner loop; "
+            "H_i belongs at phi_i",
+            m(hess_at=-1),
+        ),
+        (
+            "the inner steps use the support set A, not the query set: phi_{i+1} = phi_i - alpha grad "
+            "L_A(phi_i), and the Hessians are of L_A",
+            m(inner_query=True),
+        ),
+        (
+            "each factor was applied to grad L_B(phi_k) afresh, so only one factor survives: carry the "
+            "running vector, v <- (I - alpha H_i) v",
+            m(fixed_v=True),
         ),
         (
             "the Hessians are of the support loss L_A (the loss of the inner steps), not of the query loss",
@@ -196,7 +217,7 @@ def grade(out, measured, net, phi, task, alpha, k):
             out,
             exact,
             THRESHOLD,
-            variants=variants(m, k),
+            variants=variants(m, k, alpha),
             blocks=blocks(net.sizes),
             approx=APPROX,
         )

@@ -47,6 +47,8 @@ def reptile(
     serial=False,
     last_only=False,
     both_sets=False,
+    ascent=False,
+    joint=False,
 ):
     """phi + epsilon * mean_j(phi~_j - phi) with SGD inner steps; each switch makes one mistake."""
     total, start = np.zeros_like(phi), phi.copy()
@@ -57,7 +59,11 @@ def reptile(
         p = start
         for _ in range(k if steps is None else steps):
             step = alpha if eps_inner is None else {"times": alpha * epsilon, "instead": epsilon}[eps_inner]
-            p = p - step * net.loss_and_grad(start if grads_at_phi else p, x, y)[1]
+            at = start if grads_at_phi else p
+            g = net.loss_and_grad(at, x, y)[1]
+            if joint:
+                g = np.mean([net.loss_and_grad(at, s.x_support, s.y_support)[1] for s in tasks], axis=0)
+            p = p + step * g if ascent else p - step * g
         if serial:
             start = start + epsilon * (p - start)
             continue
@@ -71,6 +77,16 @@ def reptile(
 
 def variants(r, M, k):
     return [
+        (
+            "gradient ascent in the inner loop: each inner step goes downhill, phi_{i+1} = phi_i - alpha "
+            "grad L_A(phi_i)",
+            r(ascent=True),
+        ),
+        (
+            "the inner steps used the mean gradient of all M tasks: each task is adapted on its own support "
+            "set, from phi",
+            r(joint=True),
+        ),
         (
             "wrong direction: Reptile moves phi toward the adapted parameters, phi + epsilon (phi~ - phi)",
             r(direction=-1.0),

@@ -154,6 +154,10 @@ def hint_for(student, k):
                 "04, E[g] = c0 AvgGrad + c1 alpha AvgGradInner: every inner step contributes "
                 "-alpha H g, so c1 is negative"
             )
+        elif c1 != c0 and np.allclose(row, (c1, c0)):
+            hints.append(
+                f"{said}: the pair is in the order (c0, c1): c0 multiplies AvgGrad, c1 alpha AvgGradInner"
+            )
         elif alg == "maml" and np.allclose(row, _coeffs("fomaml", k)):
             hints.append(
                 f"{said}: these are FOMAML's; MAML also keeps the Jacobian of the inner steps, "

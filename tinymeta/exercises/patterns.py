@@ -13,6 +13,14 @@ NAMES = {"k": "k", "n": "n", "tasks": "M", "every": "m", "d_out": "d_out", "clas
 
 def _phrase(key, low, high, passes_low):
     name = NAMES.get(key, key)
+    if key == "cross_entropy":
+        return (
+            "passes with the MSE loss, fails with cross-entropy"
+            if passes_low
+            else ("passes with cross-entropy, fails with the MSE loss")
+        )
+    if key == "k" and passes_low and low == 0:
+        return f"passes only for k = 0 (no inner step), fails for k >= {high}"
     if key == "tasks" and passes_low and low == 1:
         return f"passes with one task, fails with several (M >= {high})"
     if key == "n" and passes_low and low == 1:
@@ -45,7 +53,8 @@ def describe(cases, items, notes=None) -> str:
             continue
         if max(good) < min(bad):
             parts.append(_phrase(key, max(good), min(bad), True))
-            note = note or (notes or {}).get((key, "low"), "")
+            if max(good) > 0:  # "passes for k = 0 only" says nothing about what one step would need
+                note = note or (notes or {}).get((key, "low"), "")
         elif min(good) > max(bad):
             parts.append(_phrase(key, max(bad), min(good), False))
             note = note or (notes or {}).get((key, "high"), "")
