@@ -45,6 +45,16 @@ def find_students(class_dir) -> list[Path]:
     return students
 
 
+def prepare_out(out_dir) -> Path:
+    """Create ``out_dir`` (and its parents) now, so that a bad path fails before any grading."""
+    out_dir = Path(out_dir)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise GraderError(f"cannot write the results to {out_dir}: {e.strerror or e}") from None
+    return out_dir
+
+
 def find_file(student_dir, exercise):
     """The student's file for ``exercise``: at the top of the folder, else the only one below it."""
     top = Path(student_dir) / exercise.filename

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from . import EXERCISES, check_file, get, student_files
-from .classroom import GraderError, grade_class, summary_table, write_outputs
+from .classroom import GraderError, find_students, grade_class, prepare_out, summary_table, write_outputs
 from .isolate import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT
 from .report import NOT_ATTEMPTED, Report
 from .secret import ENV, seed_from_env
@@ -169,6 +169,8 @@ def _grade(args) -> int:
     )
     if not chosen:
         raise UsageError("--exercises: expected at least one exercise")
+    find_students(args.class_dir)  # the grader's own errors first, before any grading
+    prepare_out(args.out)
     if seed is None:
         print(f"note: no --seed and no ${ENV}: grading on the public cases students can see", file=sys.stderr)
     kind = "hidden" if seed is not None else "public"
