@@ -90,8 +90,13 @@ def test_the_json_and_gradescope_files(klass, tmp_path, capsys):
 def test_the_graders_own_errors_exit_2_with_one_line(klass, tmp_path, capsys, args, said):
     (tmp_path / "empty").mkdir()
     (tmp_path / "file").write_text("x")
-    paths = {"missing": tmp_path / "nope", "empty": tmp_path / "empty", "out": tmp_path / "out",
-             "file": tmp_path / "file", "klass": klass}  # fmt: skip
+    paths = {
+        "missing": tmp_path / "nope",
+        "empty": tmp_path / "empty",
+        "out": tmp_path / "out",
+        "file": tmp_path / "file",
+        "klass": klass,
+    }
     assert main([a.format(**paths) for a in args]) == 2
     err = capsys.readouterr().err
     assert said in err and err.count("\n") == 1 and "Traceback" not in err, err

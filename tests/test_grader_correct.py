@@ -99,8 +99,11 @@ def reptile_vectorised(net, phi, tasks, alpha, k, epsilon):
 
 
 def taylor_fractions(k):
-    return {"maml": (Fraction(1), Fraction(-2 * (k - 1))), "fomaml": [1.0, 1.0 - k],
-            "reptile": np.array([k, -k * (k - 1) / 2])}  # fmt: skip
+    return {
+        "maml": (Fraction(1), Fraction(-2 * (k - 1))),
+        "fomaml": [1.0, 1.0 - k],
+        "reptile": np.array([k, -k * (k - 1) / 2]),
+    }
 
 
 def ce_explicit(yhat, y, u):
@@ -163,11 +166,21 @@ def alpha_backward_mode(net, phi, task, alpha, k):
 
 
 ALTERNATIVES = [
-    ("01", softplus_expit), ("01", softplus_logaddexp), ("01", softplus_naive_but_finite),
-    ("02", dense_loops), ("03", mlp_einsum), ("04", hvp_other_order), ("05", maml_explicit_hessians),
-    ("06", maml_explicit_hessians), ("07", reptile_vectorised), ("08", taylor_fractions), ("09", ce_explicit),
-    ("10", gn_explicit_jacobian), ("11", checkpoint_sqrt_list), ("12", alpha_backward_mode),
-]  # fmt: skip
+    ("01", softplus_expit),
+    ("01", softplus_logaddexp),
+    ("01", softplus_naive_but_finite),
+    ("02", dense_loops),
+    ("03", mlp_einsum),
+    ("04", hvp_other_order),
+    ("05", maml_explicit_hessians),
+    ("06", maml_explicit_hessians),
+    ("07", reptile_vectorised),
+    ("08", taylor_fractions),
+    ("09", ce_explicit),
+    ("10", gn_explicit_jacobian),
+    ("11", checkpoint_sqrt_list),
+    ("12", alpha_backward_mode),
+]
 
 
 @pytest.mark.parametrize("seed", SEEDS)
