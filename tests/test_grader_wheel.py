@@ -34,6 +34,10 @@ SKIP = shutil.ignore_patterns(
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory):
+    import setuptools
+
+    if tuple(int(x) for x in setuptools.__version__.split(".")[:2]) < (70, 1):
+        pytest.importorskip("wheel", reason="setuptools < 70.1 builds wheels with the 'wheel' package")
     # built from a copy, so that the build leaves nothing in the shared checkout (build/, egg-info)
     src, dist = tmp_path_factory.mktemp("src") / "tinymeta", tmp_path_factory.mktemp("dist")
     shutil.copytree(ROOT, src, ignore=SKIP)
