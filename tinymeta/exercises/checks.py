@@ -14,7 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from . import patterns
-from .compare import APPROX, SIGN, GradeError, as_array, compare, describe_exception, diagnose, unpack
+from .compare import APPROX, SIGN, GradeError, as_array, compare, describe_exception, unpack
+from .diagnose import diagnose
 from .harness import NOT_ATTEMPTED as RAN_NOT_ATTEMPTED
 from .harness import OK, call_case
 from .report import FAILED, NOT_ATTEMPTED, PASSED, Item, Report

@@ -16,6 +16,7 @@ import numpy as np
 from ..maml import meta_objective
 from .checks import Case
 from .compare import compare
+from .diagnose import switches
 from .grade_maml import _alpha, _net, _tasks
 
 THRESHOLD = 1e-11
@@ -43,6 +44,8 @@ def alpha_grad(
     hess_shift=0,
     hess_query=False,
     hess_at_phi=False,
+    hess_of_grad=False,
+    outer_at_phi=False,
 ):
     """dF/dalpha by forward mode; each switch makes one mistake."""
     xs, ys, xq, yq = task
@@ -58,9 +61,9 @@ def alpha_grad(
             u = -g
             continue
         at = traj[0] if hess_at_phi else traj[min(i + hess_shift, k)]
-        Hu = net.hvp(at, *((xq, yq) if hess_query else (xs, ys)), u) if hess else 0.0
+        Hu = net.hvp(at, *((xq, yq) if hess_query else (xs, ys)), g if hess_of_grad else u) if hess else 0.0
         u = u + sign * a * Hu - g
-    return float(np.dot(grad(traj[k], *((xs, ys) if outer_support else (xq, yq))), u))
+    return float(np.dot(grad(traj[0 if outer_at_phi else k], *((xs, ys) if outer_support else (xq, yq))), u))
 
 
 def cases(rng):
@@ -94,8 +97,13 @@ def oracle(net, phi, task, alpha, k, h=1e-6):
 
 def grade(out, measured, args):
     net, phi, task, alpha, k = args
-    d = lambda **bug: lambda: alpha_grad(*args, **bug)
+    d = lambda **bug: bug
     variants = [
+        (
+            "H_i multiplies u_i = d phi_i / d alpha, not the gradient: u_{i+1} = (I - alpha H_i) u_i - g_i",
+            d(hess_of_grad=True),
+        ),
+        ("the query gradient is taken at phi_k: dF/dalpha = grad L_B(phi_k) . u_k", d(outer_at_phi=True)),
         (
             "Hessian taken at the wrong iterate: every H_i was taken at phi; H_i belongs at phi_i",
             d(hess_at_phi=True),
@@ -144,7 +152,7 @@ def grade(out, measured, args):
             out,
             alpha_grad(*args),
             THRESHOLD,
-            variants=variants,
+            **switches(lambda **bug: alpha_grad(*args, **bug), variants),
             factors=factors,
             shape_hints=shapes,
         )

@@ -16,6 +16,7 @@ from ..mlp import MLP
 from ..params import flatten, unflatten
 from .checks import Case
 from .compare import compare, mean_loss_factors
+from .diagnose import switches
 from .grade_dense import wrong_tanh_d1
 from .layout import blocks
 
@@ -85,7 +86,7 @@ def cases(rng):
 
 def grade(out, measured, net, phi, X, y):
     s, n = net.sizes, len(X)
-    bp = lambda **bug: lambda: backprop(s, phi, X, y, **bug)
+    bp = lambda **bug: bug
     variants = [
         (
             "missing 1/n: the loss is the mean over the n examples, so dL/dyhat = 2 (yhat - y) / n",
@@ -121,7 +122,7 @@ def grade(out, measured, net, phi, X, y):
             out,
             net.loss_and_grad(phi, X, y)[1],
             THRESHOLD,
-            variants=variants,
+            **switches(lambda **bug: backprop(s, phi, X, y, **bug), variants),
             factors=factors,
             blocks=blocks(s),
         )

@@ -20,8 +20,7 @@ from ..mlp import MLP
 from ..tasks import Sine
 from .checks import Case, Item
 from .compare import compare
-from .grade_maml import APPROX, maml, variants
-from .layout import blocks
+from .grade_maml import clues, maml
 
 THRESHOLD = 1e-12
 """Recomputed iterates repeat the forward pass's arithmetic: a correct answer agrees with
@@ -61,26 +60,16 @@ def cases(rng):
 
 def grade(out, measured, args):
     net, phi, task, alpha, k, every = args
-    m = lambda **bug: lambda: maml(net, phi, task, alpha, k, **bug)
     floor_k = (k // every) * every
-    wrong = variants(m, k, alpha) + [
+    found = clues(net, phi, task, alpha, k)
+    found["variants"] = found["variants"] + [
         (
             "the last, shorter segment is missing: with k not a multiple of m the last segment has "
             "k - m floor(k/m) steps",
             lambda: maml(net, phi, task, alpha, floor_k),
         ),
     ]
-    items = [
-        compare(
-            "meta-gradient",
-            out,
-            exact_maml_grad(net, phi, task, alpha, k),
-            THRESHOLD,
-            variants=wrong,
-            blocks=blocks(net.sizes),
-            approx=APPROX,
-        )
-    ]
+    items = [compare("meta-gradient", out, exact_maml_grad(net, phi, task, alpha, k), THRESHOLD, **found)]
     peak = measured.get("peak_bytes")
     if peak is not None:
         vectors, limit = peak / (8 * net.num_params), math.ceil(k / every) + every + SLACK

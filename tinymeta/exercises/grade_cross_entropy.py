@@ -90,6 +90,7 @@ def grade(out, measured, args):
     pu = np.sum(p * u, axis=1, keepdims=True)
     q = p - onehot
     grad_variants = [
+        ("1 was subtracted from every class: -onehot(y) subtracts 1 at the label only", (p - 1.0) / n),
         ("-onehot(y) is missing: dL/dyhat = (p - onehot(y)) / n", p / n),
         (
             "softmax over the wrong axis: normalise each row (each example) over the c classes, axis=1",
@@ -101,6 +102,10 @@ def grade(out, measured, args):
         ),
     ]
     hvp_variants = [
+        (
+            "onehot(y) in place of p in the inner product: (diag(p) - p p^T) u = p * u - p (p . u)",
+            (p * u - p * np.sum(onehot * u, axis=1, keepdims=True)) / n,
+        ),
         (
             "only the diagonal of the output Hessian, p (1 - p) u: the off-diagonal -p_i p_j are missing",
             p * (1 - p) * u / n,

@@ -39,6 +39,10 @@ def wrong_tanh_d1():
         (SQUARED_WRONG, lambda z: (1.0 - np.tanh(z)) ** 2),
         (SECH, lambda z: 1.0 / np.cosh(z)),
         (OF_H, lambda z: 1.0 - np.tanh(np.tanh(z)) ** 2),
+        (
+            "1 + tanh(z)^2 is not tanh'(z): tanh'(z) = 1 - tanh(z)^2 (a minus sign)",
+            lambda z: 1.0 + np.tanh(z) ** 2,
+        ),
     ]
 
 
@@ -90,6 +94,7 @@ def grade(out, measured, args):
     t = np.tanh(z)
     dz = delta * (1.0 - t**2)
     wrong_dz = {text: delta * d1(z) for text, d1 in wrong_tanh_d1()}
+    wrong_dz["the upstream gradient delta is missing: dL/dz = delta * tanh'(z)"] = 1.0 - t**2
     factors = {1.0 / n: SPURIOUS_N}
     order = "the outputs are in the order (dL/dW, dL/db, dL/da)"
     shapes_b = {(n, d_out): "dL/db has the shape of b: sum dL/dz over the rows (examples)", (n, d_in): order}

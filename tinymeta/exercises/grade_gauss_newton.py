@@ -20,6 +20,7 @@ from ..mlp import MLP
 from ..params import flatten, unflatten
 from .checks import Case
 from .compare import compare, mean_loss_factors
+from .diagnose import switches
 from .grade_dense import wrong_tanh_d1
 from .layout import blocks
 
@@ -108,8 +109,9 @@ def cases(rng):
 
 def grade(out, measured, net, args):
     phi, X, y, v, s, loss = args
-    G = lambda **bug: lambda: gn(s, phi, X, y, v, loss, **bug)
+    G = lambda **bug: bug
     variants = [
+        ("that is the gradient dL/dphi, not G v", lambda: net.loss_and_grad(phi, X, y, loss)[1]),
         (
             "this is the full Hessian-vector product H v; Gauss-Newton keeps only J^T H_out J v and drops "
             "every term with the residual (the sigma'' term, delta_2 V_2^T, R{a_1}^T delta_2)",
@@ -135,4 +137,5 @@ def grade(out, measured, net, args):
     n = len(X)
     factors = mean_loss_factors(n, s[-1], mse=loss == "mse")
     exact = gn(s, phi, X, y, v, loss)
-    return [compare("G v", out, exact, THRESHOLD, variants=variants, factors=factors, blocks=blocks(s))]
+    found = switches(lambda **bug: gn(s, phi, X, y, v, loss, **bug), variants)
+    return [compare("G v", out, exact, THRESHOLD, **found, factors=factors, blocks=blocks(s))]

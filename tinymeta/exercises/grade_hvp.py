@@ -18,6 +18,7 @@ from ..mlp import MLP
 from ..params import flatten, unflatten
 from .checks import Case
 from .compare import compare, mean_loss_factors
+from .diagnose import switches
 from .grade_dense import wrong_tanh_d1
 from .layout import blocks
 
@@ -107,8 +108,12 @@ def cases(rng):
 def grade(out, measured, net, args):
     phi, X, y, v, s = args
     n = len(X)
-    R = lambda **bug: lambda: rop(s, phi, X, y, v, **bug)
+    R = lambda **bug: bug
     variants = [
+        (
+            "that is the gradient dL/dphi, not H v: the R-operator differentiates the gradient along v",
+            lambda: net.loss_and_grad(phi, X, y)[1],
+        ),
         ("missing sigma'' term: R{delta_1} = sigma''(z_1) R{z_1} e_1 + sigma'(z_1) R{e_1}", R(d2=False)),
         ("sign error in sigma'': tanh''(z) = -2 tanh(z) (1 - tanh(z)^2)", R(d2_sign=-1.0)),
         (
@@ -169,7 +174,7 @@ def grade(out, measured, net, args):
             out,
             net.hvp(phi, X, y, v),
             THRESHOLD,
-            variants=variants,
+            **switches(lambda **bug: rop(s, phi, X, y, v, **bug), variants),
             factors=factors,
             blocks=blocks(s),
             approx=FINITE_DIFFERENCE,

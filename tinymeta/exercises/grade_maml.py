@@ -21,6 +21,7 @@ from ..mlp import MLP
 from ..tasks import Sine, Task
 from .checks import Case
 from .compare import compare
+from .diagnose import switches
 from .layout import blocks
 
 THRESHOLD = 1e-12
@@ -49,7 +50,7 @@ def maml(
     hess_shift=0,
     hess_alpha=None,
     sign=-1.0,
-    skip_first=False,
+    skip=None,
     extra_factor=False,
     outer_at=None,
     hess_query=False,
@@ -80,7 +81,7 @@ def maml(
         return v + sign * a * sum((net.hvp(at(i), xh, yh, v) for i in factors), np.zeros_like(v))
     v0 = v
     for i in factors if left_to_right else reversed(factors):
-        if not (skip_first and i == 0):
+        if i != skip:
             base = v0 if fixed_v else v
             w = grad(traj[i], xs, ys) if hvp_support_grad else base
             v = base + sign * a * net.hvp(at(i), xh, yh, w)
@@ -157,9 +158,10 @@ def variants(m, k, alpha):
             m(left_to_right=True),
         ),
         (
-            "one factor short: the product has k factors, i = 0 .. k-1 (range(k - 1, -1, -1))",
-            m(skip_first=True),
+            "one factor short: the product has k factors, i = 0 .. k-1 (k - 1 down to 0); H_0's is missing",
+            m(skip=0),
         ),
+        ("one factor short: the product has k factors, i = 0 .. k-1; H_{k-1}'s is missing", m(skip=k - 1)),
         (
             "one factor too many: the product has k factors, i = 0 .. k-1; there is no H_k",
             m(extra_factor=True),
@@ -208,20 +210,22 @@ def _cases(rng, specs, with_k):
         )
 
 
+def clues(net, phi, task, alpha, k):
+    """The known mistakes (alone and in pairs), the terms and the blocks of a MAML gradient."""
+    named = variants(lambda **bug: bug, k, alpha)
+    found = switches(lambda **bug: maml(net, phi, task, alpha, k, **bug), named)
+    traj = [phi]
+    for _ in range(k):
+        traj.append(traj[-1] - alpha * net.loss_and_grad(traj[-1], task.x_support, task.y_support)[1])
+    terms = [(f"grad L_{s}(phi_{i})", lambda p=p, X=X, Y=Y: net.loss_and_grad(p, X, Y)[1])
+             for s, X, Y in (("A", task.x_support, task.y_support), ("B", task.x_query, task.y_query))
+             for i, p in enumerate(traj)]  # fmt: skip
+    return dict(**found, terms=terms, blocks=blocks(net.sizes), approx=APPROX)
+
+
 def grade(out, measured, net, phi, task, alpha, k):
-    m = lambda **bug: lambda: maml(net, phi, task, alpha, k, **bug)
     exact = exact_maml_grad(net, phi, task, alpha, k)
-    return [
-        compare(
-            "meta-gradient",
-            out,
-            exact,
-            THRESHOLD,
-            variants=variants(m, k, alpha),
-            blocks=blocks(net.sizes),
-            approx=APPROX,
-        )
-    ]
+    return [compare("meta-gradient", out, exact, THRESHOLD, **clues(net, phi, task, alpha, k))]
 
 
 def _alpha(rng, low, high):

@@ -15,6 +15,7 @@ import numpy as np
 from ..reptile import reptile_step as exact_reptile_step
 from .checks import Case
 from .compare import compare
+from .diagnose import switches
 from .grade_maml import _net, _tasks
 
 THRESHOLD = 1e-10
@@ -48,6 +49,7 @@ def reptile(
     last_only=False,
     both_sets=False,
     ascent=False,
+    no_minus=False,
     joint=False,
 ):
     """phi + epsilon * mean_j(phi~_j - phi) with SGD inner steps; each switch makes one mistake."""
@@ -67,7 +69,8 @@ def reptile(
         if serial:
             start = start + epsilon * (p - start)
             continue
-        total = p - phi if last_only else total + p - phi
+        moved = p if no_minus else p - phi
+        total = moved if last_only else total + moved
     if serial:
         return start
     eps = 1.0 if (not use_epsilon or eps_inner) else epsilon
@@ -77,6 +80,10 @@ def reptile(
 
 def variants(r, M, k):
     return [
+        (
+            "phi + epsilon * mean(phi~): the step is epsilon times the displacement, phi~ - phi, not phi~",
+            r(no_minus=True),
+        ),
         (
             "gradient ascent in the inner loop: each inner step goes downhill, phi_{i+1} = phi_i - alpha "
             "grad L_A(phi_i)",
@@ -162,7 +169,7 @@ def cases(rng):
 
 def grade(out, measured, args):
     net, phi, tasks, alpha, k, eps = args
-    r = lambda **bug: lambda: reptile(*args, **bug)
+    r = lambda **bug: bug
     M = len(tasks)
     factors = {
         float(M): "a sum over the M tasks instead of a mean",
@@ -171,4 +178,5 @@ def grade(out, measured, args):
         -eps: "a step away from phi~, and epsilon applied twice",
     }
     exact = exact_reptile_step(*args)
-    return [compare("new phi", out, exact, THRESHOLD, variants=variants(r, M, k), factors=factors, shift=phi)]
+    found = switches(lambda **bug: reptile(*args, **bug), variants(r, M, k))
+    return [compare("new phi", out, exact, THRESHOLD, **found, factors=factors, shift=phi)]
