@@ -116,11 +116,11 @@ for algo, steps in [("maml", 1), ("maml", 3), ("fomaml", 1), ("reptile", 5)]:
 def iterations_per_second(fn, steps, repeats=REPEATS, min_seconds=0.2):
     times = []
     for _ in range(repeats):
-        n, t0 = 0, time.perf_counter()
+        calls, t0 = 0, time.perf_counter()
         while time.perf_counter() - t0 < min_seconds:
             fn(net, phi, batch, alpha, steps)
-            n += 1
-        times.append((time.perf_counter() - t0) / n)
+            calls += 1
+        times.append((time.perf_counter() - t0) / calls)
     return 1.0 / np.median(times)
 
 
