@@ -18,6 +18,11 @@ tutorial (``_ext/tutorial_errors.py``; exit status 1 with or without ``-W``). It
 environment. ``TINYMETA_DOCS_EXECUTE=off`` skips execution for a quick check of the prose
 (``cache`` reuses outputs of unchanged tutorials through jupyter-cache); CI uses the default, ``force``.
 
+Command-line reference
+----------------------
+``cli.md`` includes ``cli_generated.md``, written by ``_ext/cli_reference.py`` on every build from
+``tinymeta.cli.all_parsers()``: each command's description, usage and options.
+
 API reference
 -------------
 ``api.md`` includes ``api_generated.md``, written below on every build: one ``automodule`` entry
@@ -66,6 +71,7 @@ extensions = [
     "sphinx.ext.viewcode",
     "tutorial_errors",  # a failing tutorial: its traceback on the console, and the build fails
     "docstring_math",  # a docstring's "Math" section as display equations; plain text kept plain
+    "cli_reference",  # cli.md: every command's usage and options, from the argparse parsers
 ]
 
 exclude_patterns = [
@@ -73,6 +79,7 @@ exclude_patterns = [
     "jupyter_execute",
     "conf.py",  # ".py" is a source suffix (tutorials): keep this file out
     "api_generated.md",  # included by api.md, not a page of its own
+    "cli_generated.md",  # included by cli.md (written by _ext/cli_reference.py)
     "_tools",  # scripts (".py" is a source suffix) and their data: not pages
     "_ext",
     "_data",
@@ -127,34 +134,66 @@ nb_ipywidgets_js = {}  # never load widget JavaScript from a CDN
 os.environ.setdefault("TINYMETA_FAST", "1")  # inherited by the kernels that run the tutorials
 
 # ---------------------------------------------------------------------------- API reference
-# Every public module of the package is documented, in this order (the order of the tutorials);
-# modules not listed here (new ones) follow alphabetically, so nothing is left out by accident.
+# Every public module of the package is documented, in this order: the order of the tutorials,
+# then the layers above the math (algorithms -> backends -> training -> jobs -> CLI), then the
+# helpers. A package's submodules follow it, those listed here first; modules not listed (new
+# ones) follow alphabetically after the listed ones of their level, so nothing is left out.
 API_ORDER = [
     "tinymeta",
+    # tutorials 0-2: checking derivatives, the network, its derivatives
+    "tinymeta.gradcheck",
     "tinymeta.params",
     "tinymeta.activations",
     "tinymeta.losses",
     "tinymeta.mlp",
+    "tinymeta.batchnorm",
+    "tinymeta.hessian_operator",
+    "tinymeta.spectrum",
+    # tutorials 3-5 and 8: tasks and the meta-learning algorithms
     "tinymeta.tasks",
-    "tinymeta.omniglot",
-    "tinymeta.batch",
     "tinymeta.inner",
     "tinymeta.maml",
     "tinymeta.reptile",
     "tinymeta.taylor",
+    "tinymeta.imaml",
+    "tinymeta.metasgd",
+    "tinymeta.anil",
     "tinymeta.optim",
-    "tinymeta.train",
-    "tinymeta.train_config",
-    "tinymeta.checkpoint",
-    "tinymeta.evaluation",
-    "tinymeta.evaluation",
-    "tinymeta.plots",
-    "tinymeta.gradcheck",
-    "tinymeta.validate",
+    # tutorial 6: a meta-batch at a time, in NumPy or in the Numba kernels
+    "tinymeta.batch",
+    "tinymeta.backends",
     "tinymeta.kernels",
+    # training, evaluation and whole runs
+    "tinymeta.training",
+    "tinymeta.training.config",
+    "tinymeta.training.algorithms",
+    "tinymeta.training.loop",
+    "tinymeta.training.run",
+    "tinymeta.training.init",
+    "tinymeta.training.checkpoint",
+    "tinymeta.training.signals",
+    "tinymeta.evaluation",
+    "tinymeta.jobs",
+    "tinymeta.jobs.sine",
+    "tinymeta.jobs.omniglot",
+    # tutorial 7: the Omniglot data
+    "tinymeta.omniglot",
+    "tinymeta.plots",
+    "tinymeta.demo",
     "tinymeta.exercises",
     "tinymeta.cli",
+    # helpers
+    "tinymeta.validate",
+    "tinymeta.cache",
+    "tinymeta.atomic",
 ]
+
+
+def api_sort_key(name: str) -> list[tuple[int, str]]:
+    """Position of a module: by its package's place in API_ORDER, then its own, then by name."""
+    parts = name.split(".")
+    prefixes = [".".join(parts[: i + 1]) for i in range(1, len(parts))]
+    return [(API_ORDER.index(p) if p in API_ORDER else len(API_ORDER), p) for p in prefixes]
 
 
 def public_modules(package) -> list[str]:
@@ -167,12 +206,7 @@ def public_modules(package) -> list[str]:
         if not any(part.startswith("_") for part in info.name.split(".")):
             importlib.import_module(info.name)
             names.append(info.name)
-
-    def key(name):
-        top = ".".join(name.split(".")[:2])
-        return (API_ORDER.index(top) if top in API_ORDER else len(API_ORDER), name)
-
-    return sorted(names, key=key)
+    return sorted(names, key=api_sort_key)
 
 
 def reexports(module) -> str:
