@@ -90,10 +90,13 @@ def maml(
 
 def variants(m, k, alpha):
     kname = "phi_1" if k == 1 else "phi_k"
+    jacobian = (
+        "I - alpha H_0 with H_0 = hess L_A(phi_0)" if k == 1 else "(I - alpha H_0) ... (I - alpha H_{k-1})"
+    )
     return [
         (
             f"this is first-order MAML (FOMAML): grad L_B({kname}) alone. The exact gradient multiplies "
-            "it by the Jacobian of the inner steps, (I - alpha H_0) ... (I - alpha H_{k-1})",
+            f"it by the Jacobian of the inner steps, {jacobian}",
             m(first_order=True),
         ),
         (
