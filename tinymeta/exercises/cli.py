@@ -38,7 +38,7 @@ class UsageError(Exception):
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message):  # one line on stderr and exit code 2, instead of usage + exit
-        raise UsageError(f"{self.prog}: {message} (see --help)")
+        raise UsageError(f"{message} (see {self.prog} --help)")
 
 
 def _positive(text):
@@ -71,7 +71,8 @@ def _limits(p):
     )
 
 
-def _parser():
+def build_parser():
+    """The parser of ``tinymeta exercises`` and its sub-commands (also read by the docs' CLI reference)."""
     p = _Parser(
         prog="tinymeta exercises",
         epilog=EPILOG,
@@ -199,7 +200,7 @@ def _grade(args) -> int:
 def main(argv=None) -> int:
     """Run ``tinymeta exercises`` with the arguments ``argv`` (a list of str); returns the exit code."""
     try:
-        args = _parser().parse_args(argv)
+        args = build_parser().parse_args(argv)
         if args.command == "list":
             return _list()
         if args.command == "copy":
@@ -210,5 +211,5 @@ def main(argv=None) -> int:
     except SystemExit as e:  # --help (0)
         return int(e.code or 0)
     except (UsageError, GraderError) as e:
-        print(f"tinymeta exercises: {e}" if isinstance(e, GraderError) else str(e), file=sys.stderr)
+        print(f"tinymeta exercises: error: {' '.join(str(e).split())}", file=sys.stderr)
         return 2
