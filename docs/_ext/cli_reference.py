@@ -144,8 +144,14 @@ def reference(parsers: dict) -> str:
 
 
 def load(spec: str):
+    """The function named by ``"module:function"``; a missing one fails the build, saying which."""
+    from sphinx.errors import ExtensionError
+
     module, _, function = spec.partition(":")
-    return getattr(importlib.import_module(module), function)
+    try:
+        return getattr(importlib.import_module(module), function)
+    except (ImportError, AttributeError) as e:
+        raise ExtensionError(f"cli_reference: cannot load {spec} (cli_reference_parsers): {e}") from e
 
 
 def write_reference(app) -> None:
