@@ -73,13 +73,13 @@ class Clues:
     ----------
     variants : sequence of ``(hint, wrong)``; ``wrong`` is an array or a function returning one
         (called only when needed; one that raises, e.g. for a shape that does not fit, is skipped)
-    combos : function returning more ``(hint, wrong)`` pairs (two mistakes at once), tried late
+    combos : callable returning more ``(hint, wrong)`` pairs (two mistakes at once), tried late
     factors : dict ``{c: hint}`` for outputs equal to ``c * exact``
     blocks : sequence of ``(label, slice, shape)``: the parts of a flat vector (``shape`` is the
         matrix shape of a weight block, or None)
     terms : sequence of ``(name, vector)`` the answer may have one too many (or too few) of
     approx : the hint for an answer that is close but not exact
-    where : function of a boolean mask of wrong entries -> text saying where they are
+    where : callable, a boolean mask of the wrong entries -> text saying where they are
     """
 
     variants: list = field(default_factory=list)

@@ -1,7 +1,7 @@
 """Grader of exercise 01: sigma' and sigma'' of softplus, sigma(z) = log(1 + e^z).
 
 The exact answers are the logistic s(z) and s(z)(1 - s(z)), evaluated here in a form that
-never overflows (e^-|z| only). The oracle the test suite compares them with is the central
+never overflows (``e^-|z|`` only). The oracle the test suite compares them with is the central
 difference of softplus and of the exact sigma'.
 """
 
@@ -16,7 +16,7 @@ from .checks import Case
 from .compare import compare, unpack
 
 THRESHOLD = 1e-12
-"""Stable formulas for s and s(1 - s) (tanh, e^-|z|, 1/(1 + e^-z), expit) agree to < 1e-16
+"""Stable formulas for s and s(1 - s) (tanh, ``e^-|z|``, 1/(1 + e^-z), expit) agree to < 1e-16
 (measured); a central difference reaches ~1e-11 at best; a wrong formula misses by > 1e-2."""
 
 OVERFLOW = (
@@ -35,7 +35,7 @@ def logistic(z):
 
 
 def logistic_d1(z):
-    """s(z) (1 - s(z)) = e^-|z| / (1 + e^-|z|)^2, accurate for large |z| too."""
+    """``s(z) (1 - s(z)) = e^-|z| / (1 + e^-|z|)^2``, accurate for large ``|z|`` too."""
     e = np.exp(-np.abs(z))
     return e / (1.0 + e) ** 2
 

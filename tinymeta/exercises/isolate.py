@@ -101,6 +101,17 @@ def _ending(proc, timed_out, timeout, memory_mb, stderr):
     return f"{msg}; its last output: {tail.splitlines()[-1][:200]}" if tail else msg
 
 
+def _kill(proc):
+    """End the check process and anything it started (its process group, where there is one)."""
+    try:
+        if hasattr(os, "killpg"):
+            os.killpg(proc.pid, signal.SIGKILL)
+        else:
+            proc.kill()
+    except (ProcessLookupError, PermissionError, OSError):
+        pass
+
+
 def run_file(exercise, path, *, seed=None, timeout=DEFAULT_TIMEOUT, memory_mb=DEFAULT_MEMORY_MB) -> Report:
     """Check the function of ``exercise`` in the file ``path`` in a check process of its own.
 
@@ -149,10 +160,7 @@ def run_file(exercise, path, *, seed=None, timeout=DEFAULT_TIMEOUT, memory_mb=DE
             except subprocess.TimeoutExpired:
                 timed_out = True
             finally:
-                try:
-                    os.killpg(proc.pid, signal.SIGKILL)  # the process and anything it started
-                except (ProcessLookupError, PermissionError):
-                    pass
+                _kill(proc)
                 proc.wait()
         events = _read_events(out_path)
         stderr = _tail(Path(tmp, "stderr"))
