@@ -7,8 +7,8 @@ import os
 import numpy as np
 import pytest
 
-import tinymeta.train as train_mod
-from tinymeta import MLP, Checkpoint, CheckpointError, Sine, load_checkpoint, meta_train, save_checkpoint
+import tinymeta.training.loop as loop_mod
+from tinymeta import MLP, CheckpointError, Sine, load_checkpoint, meta_train, save_checkpoint
 
 NET = MLP([1, 40, 40, 1], "relu")
 FAMILY = Sine()
@@ -28,7 +28,7 @@ def run(name, iterations=12, **kw):
 
 def crash_at_call(monkeypatch, n, exc):
     """Make the n-th meta-batch computation raise ``exc`` (a crash in the middle of a run)."""
-    real, calls = train_mod.batch_functions, {"n": 0}
+    real, calls = loop_mod.batch_functions, {"n": 0}
 
     def patched(backend=None):
         def wrap(fn):
@@ -42,12 +42,20 @@ def crash_at_call(monkeypatch, n, exc):
 
         return {name: wrap(fn) for name, fn in real(backend).items()}
 
-    monkeypatch.setattr(train_mod, "batch_functions", patched)
+    monkeypatch.setattr(loop_mod, "batch_functions", patched)
+
+
+def untimed(history):
+    """The history without the seconds of training at each evaluation (those are measured, not computed)."""
+    return {
+        **history,
+        "evaluations": [{k: v for k, v in e.items() if k != "seconds"} for e in history["evaluations"]],
+    }
 
 
 def assert_same_run(a, b):
     assert a.phi.tobytes() == b.phi.tobytes()
-    assert a.history == b.history
+    assert untimed(a.history) == untimed(b.history)
     assert a.optimizer_state.keys() == b.optimizer_state.keys()
     for key, value in a.optimizer_state.items():
         assert np.asarray(value).tobytes() == np.asarray(b.optimizer_state[key]).tobytes()
@@ -65,7 +73,7 @@ def test_resume_after_a_crash_is_bit_identical(name, monkeypatch, tmp_path):
     monkeypatch.undo()
     assert load_checkpoint(path).iteration == 5
     resumed = run(name, checkpoint_path=path, checkpoint_every=5, resume=True, **evals)
-    assert resumed.history["eval_iteration"] == [4, 8, 12]
+    assert [e["iteration"] for e in resumed.history["evaluations"]] == [4, 8, 12]
     assert resumed.start_iteration == 5
     assert_same_run(resumed, full)
     assert load_checkpoint(path).iteration == 12
@@ -98,11 +106,11 @@ def test_round_trip_keeps_every_field(tmp_path):
     assert ckpt.iteration == 3
     assert ckpt.phi.tobytes() == result.phi.tobytes()
     assert ckpt.config == result.config
-    assert ckpt.history == result.history
-    assert ckpt.optimizer_state["t"] == 3
-    np.testing.assert_array_equal(ckpt.optimizer_state["m"], result.optimizer_state["m"])
-    np.testing.assert_array_equal(ckpt.optimizer_state["v"], result.optimizer_state["v"])
-    assert ckpt.rng_state["bit_generator"] == "PCG64"
+    assert ckpt.meta_loss == result.history["meta_loss"] and ckpt.evaluations == result.history["evaluations"]
+    assert ckpt.outer_state["t"] == 3 and ckpt.inner_state == {}
+    np.testing.assert_array_equal(ckpt.outer_state["m"], result.optimizer_state["m"])
+    np.testing.assert_array_equal(ckpt.outer_state["v"], result.optimizer_state["v"])
+    assert ckpt.rng_state["bit_generator"] == "PCG64" and ckpt.train_seconds > 0
 
 
 def test_a_failed_write_leaves_the_previous_checkpoint_intact(monkeypatch, tmp_path):
@@ -134,6 +142,10 @@ def test_missing_and_corrupt_files_give_clear_errors(tmp_path):
     np.savez(other, phi=np.zeros(3))
     with pytest.raises(CheckpointError, match=r"lacks \['format', 'iteration'"):
         load_checkpoint(other)
+    old = tmp_path / "old.npz"
+    np.savez(old, format=np.array("tinymeta-checkpoint-1"), phi=np.zeros(3))
+    with pytest.raises(CheckpointError, match="written by another version of tinymeta"):
+        load_checkpoint(old)
 
 
 def test_inconsistent_checkpoint_is_rejected(tmp_path):
@@ -141,11 +153,10 @@ def test_inconsistent_checkpoint_is_rejected(tmp_path):
     run("maml", iterations=2, checkpoint_path=path)
     ckpt = load_checkpoint(path)
     save_checkpoint(path, ckpt._replace(iteration=5))
-    with pytest.raises(CheckpointError, match="history holds 2 iterations; the checkpoint says 5"):
+    with pytest.raises(CheckpointError, match="meta_loss holds 2 values for 5 iterations"):
         load_checkpoint(path)
-    bad_m = dict(ckpt.optimizer_state, m=np.zeros(4))
-    save_checkpoint(path, Checkpoint(ckpt.phi, bad_m, ckpt.rng_state, 2, ckpt.history, ckpt.config))
-    with pytest.raises(CheckpointError, match="optimizer m has shape"):
+    save_checkpoint(path, ckpt._replace(outer_state=dict(ckpt.outer_state, m=np.zeros(4))))
+    with pytest.raises(CheckpointError, match=r"outer m must be a finite float64 \(1761,\) vector"):
         load_checkpoint(path)
 
 

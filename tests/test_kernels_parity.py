@@ -268,7 +268,7 @@ def test_meta_training_agrees_between_backends(algo, extra):
     Tolerance 1e-10 relative to max|phi|, looser than per call: Adam divides by sqrt(v) + 1e-8,
     which magnifies a gradient entry's ulp-level difference up to lr/1e-8 = 1e5 times.
     """
-    from tinymeta.train import meta_train
+    from tinymeta import meta_train
 
     net = MLP([1, 16, 16, 1], "tanh")
     runs = [meta_train(net, Sine(), algo, 4, alpha=0.01, k=0 if algo == "joint" else 2, backend=backend,

@@ -7,19 +7,31 @@ Tests that need the real 28x28 files (``$TINYMETA_DATA`` or the checkout's sibli
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from tinymeta import MLP, fomaml_grad, gradcheck, maml_grad, meta_objective
+from tinymeta import MLP, evaluate, fomaml_grad, gradcheck, load_checkpoint, maml_grad, meta_objective, train
 from tinymeta.backends import batch_functions
+from tinymeta.cli.omniglot import main
+from tinymeta.evaluation import mean_ci95
+from tinymeta.jobs.omniglot import _adapter, omniglot_job
 from tinymeta.omniglot import CharacterSet, OmniglotTasks, load_split
-from tinymeta.omniglot.cli import main
-from tinymeta.omniglot.job import JobConfig, evaluate_accuracy, he_init, mean_ci95, train
 from tinymeta.tasks import TaskBatch
+from tinymeta.training import he_normal as he_init
+
+
+def job_net(job):
+    return MLP(job.train.net["sizes"], job.train.net["activation"])
+
+
+def evaluate_accuracy(net, phi, tests, job, steps, result):
+    """Per-task query accuracy (n, len(steps)) after adapting with the job's test-time inner loop."""
+    c = job.train
+    return evaluate(net, phi, tests, c.alpha, steps, LOSS, adapt=_adapter(net, c, result)()).per_task_accuracy
+
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "omniglot"
 LOSS = "cross_entropy"
@@ -96,13 +108,13 @@ def test_mean_ci95():
 
 @pytest.mark.fast
 def test_reptile_inner_adam_state_persists_across_tasks_and_iterations(rng):
-    cfg = JobConfig(algo="reptile", ways=3, shots=2, query_shots=2, iterations=3, meta_batch=4, k=2,
-                    inner_batch=3, hidden=(8,)).resolved()  # fmt: skip
-    net = MLP([784, 8, 3], "relu")
-    phi, state, hist = train(net, cfg, OmniglotTasks(fake_characters(rng), 3, 2, 2), progress=False)
-    assert state["t"] == 3 * 4 * 2  # one Adam step per inner step of every task: never reset
-    assert state["v"].max() > 0 and len(hist["meta_loss"]) == 3
-    assert not np.array_equal(phi, he_init(net, cfg.seed))
+    job = omniglot_job("reptile", ways=3, shots=2, query_shots=2, iterations=3, meta_batch=4, k=2,
+                       inner_batch=3, hidden=(8,))  # fmt: skip
+    net = job_net(job)
+    r = train(net, OmniglotTasks(fake_characters(rng), 3, 2, 2), job.train, progress=False)
+    assert r.inner_state["t"] == 3 * 4 * 2  # one Adam step per inner step of every task: never reset
+    assert r.inner_state["v"].max() > 0 and len(r.history["meta_loss"]) == 3
+    assert not np.array_equal(r.phi, he_init(net, job.train.seed))
 
 
 @pytest.mark.fast
@@ -113,13 +125,13 @@ def test_reptile_training_and_evaluation_agree_between_backends(rng, optimizer):
     chars = fake_characters(rng)
     runs = []
     for backend in ("numpy", "numba"):
-        cfg = JobConfig(algo="reptile", ways=3, shots=2, query_shots=2, iterations=3, meta_batch=2, k=3,
-                        inner_batch=3, hidden=(8,), test_steps=4, inner_optimizer=optimizer,
-                        alpha=1e-3 if optimizer == "adam" else 0.1, backend=backend).resolved()  # fmt: skip
-        net = MLP([784, 8, 3], "relu")
-        phi, state, _ = train(net, cfg, OmniglotTasks(chars, 3, 2, 2), progress=False)
+        job = omniglot_job("reptile", ways=3, shots=2, query_shots=2, iterations=3, meta_batch=2, k=3,
+                           inner_batch=3, hidden=(8,), test_steps=4, inner_optimizer=optimizer,
+                           alpha=1e-3 if optimizer == "adam" else 0.1, backend=backend)  # fmt: skip
+        net = job_net(job)
+        r = train(net, OmniglotTasks(chars, 3, 2, 2), job.train, progress=False)
         tests = OmniglotTasks(chars, 3, 2, 2).evaluation_tasks(6, seed=1)
-        runs.append((phi, evaluate_accuracy(net, phi, tests, cfg, [0, 1, 4], state)))
+        runs.append((r.phi, evaluate_accuracy(net, r.phi, tests, job, [0, 1, 4], r)))
     (phi0, acc0), (phi1, acc1) = runs
     np.testing.assert_allclose(phi1, phi0, rtol=0, atol=1e-10 * np.abs(phi0).max())
     np.testing.assert_array_equal(acc1, acc0)
@@ -131,7 +143,7 @@ class Interrupted(Exception):
 
 
 class StopAt:
-    """Task sampler that raises at its n-th batch, as a crash or Ctrl-C during training would."""
+    """Task sampler that raises at its n-th batch, as a crash during training would."""
 
     def __init__(self, tasks, n):
         self.tasks, self.left = tasks, n
@@ -148,42 +160,47 @@ class StopAt:
 def test_interrupted_run_resumes_bit_for_bit(rng, tmp_path, algo):
     """A checkpoint at every curve point; interrupted in iteration 4 and resumed, the run ends with the
     same phi (and inner Adam state) as one run straight through: exactly, not to a tolerance."""
-    from tinymeta.omniglot.checkpoint import load
-
     chars = fake_characters(rng)
-    cfg = JobConfig(algo=algo, ways=3, shots=2, query_shots=2, iterations=6, meta_batch=2, k=2,
-                    hidden=(8,), test_steps=2, curve_every_s=1e-9, curve_tasks=2).resolved()  # fmt: skip
-    net, tasks = MLP([784, 8, 3], "relu"), OmniglotTasks(chars, 3, 2, 2)
+    job = omniglot_job(algo, ways=3, shots=2, query_shots=2, iterations=6, meta_batch=2, k=2, hidden=(8,),
+                       test_steps=2, curve_every_s=1e-9, curve_tasks=2, backend="numpy")  # fmt: skip
+    net, tasks, c = job_net(job), OmniglotTasks(chars, 3, 2, 2), job.train
     curve = tasks.evaluation_tasks(2, seed=1)
-    straight = train(net, cfg, tasks, curve, progress=False)
+    straight = train(net, tasks, c, eval_tasks=curve, progress=False)
     path = tmp_path / "checkpoint.npz"
     with pytest.raises(Interrupted):
-        train(net, cfg, StopAt(tasks, 3), curve, progress=False, checkpoint=path)
-    state = load(path, cfg)
+        train(net, StopAt(tasks, 3), c, eval_tasks=curve, progress=False, checkpoint_path=path)
+    state = load_checkpoint(path)
     assert state.iteration == 3 and len(state.meta_loss) == 3
-    phi, adam, history = train(net, cfg, tasks, curve, progress=False, resume=state, checkpoint=path)
-    np.testing.assert_array_equal(phi, straight[0])
-    assert history["meta_loss"] == straight[2]["meta_loss"]
+    resumed = train(net, tasks, c, eval_tasks=curve, progress=False, checkpoint_path=path, resume=True)
+    np.testing.assert_array_equal(resumed.phi, straight.phi)
+    assert resumed.history["meta_loss"] == straight.history["meta_loss"]
     if algo == "reptile":
-        np.testing.assert_array_equal(adam["v"], straight[1]["v"])
-    assert load(path, cfg).iteration == 6  # the end of training is saved too
-    with pytest.raises(ValueError, match=r"settings differ \(alpha: checkpoint"):
-        load(path, dataclasses.replace(cfg, alpha=cfg.alpha / 2))
-    load(path, dataclasses.replace(cfg, iterations=10, test_tasks=7))  # the stopping rule may change
+        np.testing.assert_array_equal(resumed.inner_state["v"], straight.inner_state["v"])
+    assert load_checkpoint(path).iteration == 6  # the end of training is saved too
+    other = omniglot_job(algo, ways=3, shots=2, query_shots=2, iterations=6, meta_batch=2, k=2, hidden=(8,),
+                         test_steps=2, curve_every_s=1e-9, curve_tasks=2, alpha=c.alpha / 2,
+                         backend="numpy").train  # fmt: skip
+    with pytest.raises(ValueError, match=r"settings differ from the checkpoint's \(alpha: checkpoint"):
+        train(net, tasks, other, progress=False, checkpoint_path=path, resume=True)
+    longer = omniglot_job(algo, ways=3, shots=2, query_shots=2, iterations=8, meta_batch=2, k=2, hidden=(8,),
+                          test_steps=3, curve_every_s=1e-9, curve_tasks=2, backend="numba").train  # fmt: skip
+    assert train(net, tasks, longer, progress=False, checkpoint_path=path, resume=True).iterations == 8
 
 
 @pytest.mark.fast
 def test_outer_learning_rate_schedule(rng):
     """outer_lr_final = outer_lr is the constant schedule, bit for bit; annealing to 0 changes phi."""
     chars = fake_characters(rng)
-    base = JobConfig(algo="fomaml", ways=3, shots=2, query_shots=2, iterations=3, meta_batch=2, hidden=(8,))
-    net, tasks = MLP([784, 8, 3], "relu"), OmniglotTasks(chars, 3, 2, 2)
-    phis = [train(net, dataclasses.replace(base, outer_lr_final=f).resolved(), tasks, progress=False)[0]
-            for f in (None, 1e-3, 0.0)]  # fmt: skip
+    tasks = OmniglotTasks(chars, 3, 2, 2)
+    phis = []
+    for final in (None, 1e-3, 0.0):
+        job = omniglot_job("fomaml", ways=3, shots=2, query_shots=2, iterations=3, meta_batch=2, hidden=(8,),
+                           outer_lr_final=final, backend="numpy")  # fmt: skip
+        phis.append(train(job_net(job), tasks, job.train, progress=False).phi)
     np.testing.assert_array_equal(phis[0], phis[1])
     assert np.abs(phis[2] - phis[0]).max() > 1e-6
-    with pytest.raises(ValueError, match=r"outer_lr_final must be in \[0, outer_lr=0.001\]; got 0.002"):
-        dataclasses.replace(base, outer_lr_final=2e-3).resolved()
+    with pytest.raises(ValueError, match=r"outer_lr_final must be in \[0, outer lr=0.001\]; got 0.002"):
+        omniglot_job("fomaml", outer_lr_final=2e-3)
 
 
 # ----------------------------------------------------------------------------- a short real run
@@ -195,14 +212,14 @@ def test_short_maml_run_learns_5_way_1_shot(shared):
     20 %; three steps of alpha = 0.4 from a random start already beat chance). Thresholds: > 48 % and at
     least 10 points above the untrained start.
     """
-    cfg = JobConfig(algo="maml", ways=5, shots=1, iterations=800, meta_batch=8, test_steps=3, hidden=(64, 64),
-                    seed=0, backend="numba").resolved()  # fmt: skip
+    job = omniglot_job("maml", ways=5, shots=1, iterations=800, meta_batch=8, test_steps=3, hidden=(64, 64),
+                       seed=0, backend="numba")  # fmt: skip
     train_chars, test_chars = load_split("maml", shared)
-    net = MLP([784, 64, 64, 5], "relu")
-    phi, _, hist = train(net, cfg, OmniglotTasks(train_chars, 5, 1, 15), progress=False)
+    net = job_net(job)
+    r = train(net, OmniglotTasks(train_chars, 5, 1, 15), job.train, progress=False)
     tests = OmniglotTasks(test_chars, 5, 1, 15).evaluation_tasks(200, seed=1)
-    trained = evaluate_accuracy(net, phi, tests, cfg, [cfg.test_steps])[:, 0].mean()
-    untrained = evaluate_accuracy(net, he_init(net, cfg.seed), tests, cfg, [cfg.test_steps])[:, 0].mean()
+    trained = evaluate_accuracy(net, r.phi, tests, job, [job.test_steps], r)[:, 0].mean()
+    untrained = evaluate_accuracy(net, he_init(net, 0), tests, job, [job.test_steps], r)[:, 0].mean()
     print(f"5-way 1-shot accuracy: trained {trained:.1%}, untrained {untrained:.1%}")
     assert trained > 0.48 and trained > untrained + 0.10, (trained, untrained)
 
@@ -226,9 +243,9 @@ def test_cli_end_to_end_writes_summary_figure_and_checkpoint(shared, tmp_path, a
     assert 0.0 <= s["accuracy"] <= 1.0 and s["ci95"] >= 0.0
     assert (s["test_tasks"], s["iterations"], s["algo"], s["seed"]) == (4, 2, algo, 3)
     assert (out / "omniglot.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    with np.load(out / "checkpoint.npz") as ck:
-        assert ck["phi"].shape == (784 * 16 + 16 + 16 * 5 + 5,)
-        assert ("adam_v" in ck.files) == (algo == "reptile")
+    ck = load_checkpoint(out / "checkpoint.npz")
+    assert ck.phi.shape == (784 * 16 + 16 + 16 * 5 + 5,)
+    assert ("v" in ck.inner_state) == (algo == "reptile")
     assert "accuracy" in capsys.readouterr().out
 
 
@@ -238,12 +255,16 @@ def test_cli_resume_continues_and_refuses_other_settings(shared, tmp_path, capsy
     argv = ["--algo", "maml", "--shots", "1", "--seed", "3", "--test-tasks", "4", "--hidden", "16",
             "--backend", "numpy", "--data-dir", str(shared), "--out", str(out), "--no-progress"]  # fmt: skip
     assert main([*argv, "--iterations", "2", "--resume"]) == 2
-    assert "no checkpoint at" in capsys.readouterr().err
+    assert "there is no checkpoint at" in capsys.readouterr().err
     assert main([*argv, "--iterations", "2"]) == 0
+    assert main([*argv, "--iterations", "2"]) == 2  # a run is there: never overwritten silently
+    assert "already holds a run (summary.json); continue it with --resume" in capsys.readouterr().err
     assert main([*argv, "--iterations", "3", "--resume"]) == 0
     assert json.loads((out / "summary.json").read_text())["iterations"] == 3
     assert main([*argv, "--iterations", "4", "--resume", "--alpha", "0.1"]) == 2
-    assert "settings differ (alpha: checkpoint 0.4, now 0.1)" in capsys.readouterr().err
+    assert "settings differ from the checkpoint's (alpha: checkpoint 0.4, now 0.1)" in capsys.readouterr().err
+    assert main([*argv, "--iterations", "2", "--overwrite"]) == 0
+    assert json.loads((out / "summary.json").read_text())["iterations"] == 2
 
 
 @pytest.mark.fast
@@ -259,10 +280,11 @@ def test_missing_data_dir_exits_2_with_the_message(tmp_path, capsys):
     assert not (tmp_path / "o" / "summary.json").exists()
 
 
-BAD = [["--hidden", "64,x"], ["--epsilon", "0.5", "1.0"], ["--algo", "maml", "--inner-optimizer", "adam"],
-       ["--shots", "10", "--query-shots", "15"], ["--ways", "1"], ["--algo", "maml", "--train-shots", "10"],
-       ["--algo", "maml", "--test-batch", "5"], ["--outer-lr-final", "0.01"],
-       ["--algo", "reptile", "--outer-lr-final", "0"]]  # fmt: skip
+BAD = [["--hidden", "64,x"], ["--ways", "1"], ["--epsilon", "1", "0.5", "0"], ["--time-budget", "-1"]]
+REFUSED = [["--epsilon", "0.5", "1.0"], ["--algo", "maml", "--inner-optimizer", "adam"],
+           ["--shots", "10", "--query-shots", "15"], ["--algo", "maml", "--train-shots", "10"],
+           ["--algo", "maml", "--test-batch", "5"], ["--outer-lr-final", "0.01"],
+           ["--algo", "reptile", "--outer-lr-final", "0"], ["--hidden", "64,0"]]  # fmt: skip
 
 
 @pytest.mark.fast
@@ -271,12 +293,22 @@ def test_bad_arguments_exit_2(bad, capsys):
     with pytest.raises(SystemExit) as e:
         main(bad)
     assert e.value.code == 2
-    assert "error" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "error" in err and err.count("\n") == 1
+
+
+@pytest.mark.fast
+@pytest.mark.parametrize("bad", REFUSED)
+def test_refused_settings_exit_2(bad, capsys, tmp_path):
+    quick = ["--iterations", "1", "--test-tasks", "2", "--hidden", "4", "--backend", "numpy", "--no-progress"]
+    assert main([*quick, *bad, "--out", str(tmp_path / "o")]) == 2  # (quick, should it not be refused)
+    err = capsys.readouterr().err
+    assert err.startswith("tinymeta omniglot: error: ") and err.count("\n") == 1
 
 
 @pytest.mark.fast
 def test_download_command_finds_existing_files_without_downloading(shared, tmp_path, capsys):
-    from tinymeta.omniglot.download_cli import main as download_main
+    from tinymeta.cli.download import main as download_main
 
     for name in ("omniglot28_binary_background.npz", "omniglot28_binary_evaluation.npz"):
         (tmp_path / name).symlink_to(Path(shared) / name)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import tinymeta.train as train_mod
+import tinymeta.training.loop as loop_mod
 from tinymeta import MLP, SGD, Adam, DivergenceError, Sine, Task, evaluate, load_checkpoint, meta_train
 from tinymeta.tasks import TaskBatch
 
@@ -44,8 +44,7 @@ def test_short_sine_run_lowers_held_out_mse(algo, steps, threshold, held_out):
     result = train(algo, 300, seed=0)
     after = evaluate(NET, result.phi, held_out, 0.01, [steps]).mean[0]
     assert after < threshold, f"{algo}: held-out MSE after {steps} steps {after:.3f} >= {threshold}"
-    assert len(result.history["meta_loss"]) == 300
-    assert result.history["iteration"] == list(range(1, 301))
+    assert len(result.history["meta_loss"]) == 300 and result.iterations == 300
 
 
 def test_same_seed_gives_identical_phi_and_another_seed_does_not():
@@ -97,10 +96,12 @@ def test_a_family_with_sample_batch_is_used_as_is():
 
 def test_periodic_evaluation_is_recorded(held_out):
     result = train("fomaml", 6, eval_tasks=held_out[:5], eval_every=3, eval_steps=(0, 2))
-    assert result.history["eval_iteration"] == [3, 6]
-    assert np.array(result.history["eval_loss"]).shape == (2, 2)
+    evaluations = result.history["evaluations"]
+    assert [e["iteration"] for e in evaluations] == [3, 6]
+    assert np.array([e["loss"] for e in evaluations]).shape == (2, 2)
     final = evaluate(NET, result.phi, held_out[:5], 0.01, (0, 2))
-    assert result.history["eval_loss"][-1] == final.mean.tolist()
+    assert evaluations[-1]["loss"] == final.mean.tolist()
+    assert evaluations[-1]["steps"] == [0, 2] and "accuracy" not in evaluations[-1]
 
 
 def test_progress_bar_runs(capsys):
@@ -124,7 +125,7 @@ def test_a_huge_inner_step_raises_divergence_error_naming_the_iteration(algo):
 
 def test_divergence_saves_the_last_good_state(monkeypatch, tmp_path):
     """A NaN meta-loss at iteration 5: the error names it, the checkpoint holds iteration 4 exactly."""
-    real = train_mod.batch_functions
+    real = loop_mod.batch_functions
     calls = {"n": 0}
 
     def patched(backend=None):
@@ -137,7 +138,7 @@ def test_divergence_saves_the_last_good_state(monkeypatch, tmp_path):
 
         return {"maml": poisoned}
 
-    monkeypatch.setattr(train_mod, "batch_functions", patched)
+    monkeypatch.setattr(loop_mod, "batch_functions", patched)
     path = tmp_path / "run.npz"
     with pytest.raises(DivergenceError, match=r"iteration 5 of 10: the meta-loss is not finite.*iteration 4"):
         train("maml", 10, seed=2, checkpoint_path=path)
@@ -157,6 +158,12 @@ BAD = [
     (dict(meta_batch=0), ValueError, "meta_batch must be an integer >= 1"),
     (dict(seed=-1), ValueError, "seed must be an integer >= 0"),
     (dict(backend="torch"), ValueError, "backend must be one of"),
+    (dict(time_budget=0.0), ValueError, "time_budget must be a finite number > 0"),
+    (dict(outer_lr_final=0.5), ValueError, r"outer_lr_final must be in \[0, outer lr=0.001\]"),
+    (dict(inner_optimizer="adam"), ValueError, "inner_optimizer='adam' is for algo='reptile' only"),
+    (dict(algo="reptile", k=5, inner_optimizer="rmsprop"), ValueError, "inner_optimizer must be"),
+    (dict(init="zeros"), ValueError, "init must be one of"),
+    (dict(init="phi0"), ValueError, "init='phi0' needs phi0"),
     (dict(algo="joint", k=1), ValueError, "k must be 0"),
     (dict(epsilon=0.1), ValueError, "epsilon is used only by algo='reptile'"),
     (

@@ -5,7 +5,6 @@ Hessian-vector products are derived by hand and checked numerically.
 """
 
 from . import backends, gradcheck, plots, tasks, taylor
-from .checkpoint import Checkpoint, CheckpointError, load_checkpoint, save_checkpoint
 from .evaluation import EvalResult, evaluate
 from .inner import DivergenceError, adapt, adapt_trajectory
 from .maml import (
@@ -20,8 +19,16 @@ from .mlp import MLP
 from .optim import SGD, Adam, linear_schedule
 from .reptile import reptile_adapt, reptile_step, reptile_step_adam
 from .tasks import Sine, Task, TaskBatch
-from .train import TrainResult, meta_train
-from .train_config import TrainConfig
+from .training import (
+    Checkpoint,
+    CheckpointError,
+    TrainConfig,
+    TrainResult,
+    load_checkpoint,
+    meta_train,
+    save_checkpoint,
+    train,
+)
 
 __version__ = "0.1.0"
 
@@ -32,6 +39,6 @@ __all__ = [
     "dropped_term", "reptile_step", "reptile_step_adam", "reptile_adapt", "SGD", "Adam",
     "linear_schedule",
     "__version__",
-    "meta_train", "TrainResult", "TrainConfig", "evaluate", "EvalResult", "save_checkpoint",
+    "meta_train", "train", "TrainResult", "TrainConfig", "evaluate", "EvalResult", "save_checkpoint",
     "load_checkpoint", "Checkpoint", "CheckpointError", "plots", "taylor",
 ]  # fmt: skip

@@ -11,10 +11,19 @@ from __future__ import annotations
 import numpy as np
 
 from . import validate
+from .losses import LOSSES
 from .maml import fomaml_value_and_grad, maml_value_and_grad
+from .mlp import MLP
 from .optim import SGD, Adam, make_optimizer
 from .reptile import reptile_direction
 from .tasks import TaskBatch, check_task
+
+
+def check_net_and_loss(net, loss):
+    """``net`` must be a :class:`~tinymeta.MLP` and ``loss`` one of :data:`tinymeta.losses.LOSSES`."""
+    if not isinstance(net, MLP):
+        raise TypeError(f"net must be a tinymeta.MLP; got {type(net).__name__}")
+    validate.one_of("loss", loss, LOSSES)
 
 
 def check_batch(batch, with_query=True):
@@ -60,6 +69,7 @@ def check_maml_batch(net, phi, batch, alpha, k, loss):
     support and query sets, phi, alpha, k. Returns ``(phi, alpha, k)`` checked (float64 phi).
 
     The Numba kernels call this same function, so both backends raise the same errors."""
+    check_net_and_loss(net, loss)
     B = check_batch(batch)
     for i in range(B):
         check_task(net, batch.task(i), loss)
@@ -69,6 +79,7 @@ def check_maml_batch(net, phi, batch, alpha, k, loss):
 def check_reptile_batch(net, phi, batch, alpha, k, loss, inner_indices):
     """Every check of Reptile's batched step, in one order: the batch, phi, alpha, k, the mini-batch
     rows, each task's support set. Returns ``(phi, alpha, k, inner_indices)`` checked."""
+    check_net_and_loss(net, loss)
     B = check_batch(batch, with_query=False)
     phi, alpha, k = net.check_phi(phi), validate.positive("alpha", alpha), validate.count("k", k)
     shape = np.shape(batch.xs)

@@ -109,5 +109,31 @@ def rng(seed_or_rng) -> np.random.Generator:
     raise TypeError(f"rng must be a np.random.Generator or an int seed; got {_describe(seed_or_rng)}")
 
 
+def available_memory() -> int | None:
+    """Bytes of memory available to a new allocation (``MemAvailable`` on Linux), or None if unknown."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        import os
+
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def fits_in_memory(what: str, nbytes: float, share: float = 0.5) -> None:
+    """Refuse up front (``MemoryError`` with a clear message) what would need more than ``share`` of the
+    available memory, rather than being killed by the system halfway through."""
+    free = available_memory()
+    if free is not None and nbytes > share * free:
+        raise MemoryError(f"{what} would need about {nbytes / 2**30:.1f} GiB, more than {share:.0%} of the "
+                          f"{free / 2**30:.1f} GiB available; choose smaller sizes")  # fmt: skip
+
+
 def _shape_str(shape) -> str:
     return "(" + ", ".join("any" if s is None else str(s) for s in shape) + ")"

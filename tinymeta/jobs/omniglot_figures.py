@@ -50,27 +50,36 @@ def plot_task(axes, task, predicted, ways, shots, num_query=5):
         ax.set_yticks([])
 
 
-def omniglot_figure(net, phi, summary, history, tests, cfg, adam_state=None, num_tasks=3, num_query=5):
-    """Learning curves (top row) and ``num_tasks`` held-out tasks with predictions after adaptation."""
+def omniglot_figure(
+    summary, meta_loss, tests, predict, ways, shots, meta_loss_label, num_tasks=3, num_query=5
+):
+    """Learning curves (top row) and ``num_tasks`` held-out tasks with the classes ``predict(task)`` gives
+    (the query predictions after test-time adaptation), on a new Figure.
+
+    Parameters
+    ----------
+    summary : dict, the run's summary (accuracy, ci95, test_tasks, accuracy_vs_time, algo, iterations,
+        test_steps)
+    meta_loss : sequence of float, one per iteration
+    tests : sequence of Task, held-out tasks
+    predict : callable, ``task -> int array (n_query,)`` of predicted classes
+    ways, shots : int
+    meta_loss_label : str, what the meta-loss is (e.g. "query loss after adapting")
+    """
     from matplotlib.figure import Figure
 
-    from .job import adapt_at
-
-    cols = cfg.ways + num_query
+    cols = ways + num_query
     fig = Figure(figsize=(1.1 * cols, 3.2 + 1.2 * num_tasks), layout="constrained")
     top, bottom = fig.subfigures(2, 1, height_ratios=[2.6, 1.2 * num_tasks])
     ax1, ax2 = top.subplots(1, 2)
     label = f"{summary['accuracy']:.1%} ± {summary['ci95']:.1%} on {summary['test_tasks']} tasks"
-    plot_accuracy_vs_time(ax1, history["curve"], 1.0 / cfg.ways, label=f"final: {label}")
-    what = "support loss at phi" if cfg.algo == "reptile" else "query loss after adapting"
-    plot_meta_loss(ax2, history["meta_loss"], ylabel=f"{what} (meta-batch mean)")
-    top.suptitle(f"{cfg.algo}, {cfg.ways}-way {cfg.shots}-shot, {summary['iterations']} iterations, "
+    plot_accuracy_vs_time(ax1, summary["accuracy_vs_time"], 1.0 / ways, label=f"final: {label}")
+    plot_meta_loss(ax2, meta_loss, ylabel=f"{meta_loss_label} (meta-batch mean)")
+    top.suptitle(f"{summary['algo']}, {ways}-way {shots}-shot, {summary['iterations']} iterations, "
                  f"{summary['test_steps']} test steps", fontsize=9)  # fmt: skip
     axes = bottom.subplots(num_tasks, cols, squeeze=False)
-    rng = np.random.default_rng(cfg.seed)
     for r in range(min(num_tasks, len(tests))):
         t = tests[r]
-        p = adapt_at(net, phi, t, cfg, [cfg.test_steps], adam_state, rng)[-1]
-        plot_task(axes[r], t, np.argmax(net.forward(p, t.x_query), axis=1), cfg.ways, cfg.shots, num_query)
+        plot_task(axes[r], t, predict(t), ways, shots, num_query)
     bottom.suptitle("held-out tasks: support (one per class) | queries with predicted class", fontsize=8)
     return fig

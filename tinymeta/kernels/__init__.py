@@ -60,6 +60,7 @@ import numba  # noqa: E402
 import numpy as np
 
 from .. import batch as reference
+from .. import validate
 from ..optim import Adam, make_optimizer
 from . import inputs, workspace
 from .adam import reptile_adam_kernel
@@ -90,6 +91,9 @@ def _run(kernel, nslots, threads, args):
 
 
 def _codes(net, loss):
+    if getattr(net, "batch_norm", False):
+        raise ValueError("the Numba kernels have no batch norm yet: a net with batch_norm=True runs on the "
+                         "NumPy reference, backend='numpy'")  # fmt: skip
     act = ACTIVATION_CODES.get(net.activation)
     if act is None:
         known = sorted(ACTIVATION_CODES)
@@ -105,15 +109,15 @@ def _failed(value, out, status):
 
 
 def _maml_like(net, phi, batch, alpha, k, loss, exact):
+    codes = _codes(inputs.check_net(net), validate.one_of("loss", loss, LOSS_CODES))
     x = inputs.fast(net, phi, batch, alpha, k, loss, with_query=True)
     if x is None:  # anything unusual: the reference's checks, then a conversion
-        inputs.check_net(net)
         x = inputs.convert(net, *reference.check_maml_batch(net, phi, batch, alpha, k, loss), batch, loss)
     B, K, Kq = x.xs.shape[0], x.xs.shape[1], x.xq.shape[1]
     threads = numba.get_num_threads()
     ws = workspace.for_maml(net.sizes, K, Kq, x.k, exact, min(B, threads), B)
     out = np.empty(net.num_params)
-    args = (*_codes(net, loss), ws.sizes, x.phi, x.xs, x.ysf, x.ysi, x.xq, x.yqf, x.yqi, x.alpha, x.k, exact)
+    args = (*codes, ws.sizes, x.phi, x.xs, x.ysf, x.ysi, x.xq, x.yqf, x.yqi, x.alpha, x.k, exact)
     workspace_args = (ws.buf, ws.set_off, ws.extra_off, ws.param_off, ws.task_rows, ws.values, ws.status)
     value = _run(maml_kernel, min(B, threads), threads, (*args, *workspace_args, out))
     if _failed(value, out, ws.status):  # the reference raises its own error for the same arguments
@@ -159,7 +163,6 @@ def _reptile_inputs(net, phi, batch, alpha, k, loss, inner_indices):
     """Kernel-ready arguments and mini-batch rows (``inputs.NO_IDX`` when every step uses all rows)."""
     x = inputs.fast(net, phi, batch, alpha, k, loss, with_query=False)
     if x is None or inner_indices is not None:
-        inputs.check_net(net)
         phi_, alpha_, k_, idx = reference.check_reptile_batch(net, phi, batch, alpha, k, loss, inner_indices)
         if x is None:
             x = inputs.convert(net, phi_, alpha_, k_, batch, loss, with_query=False)
@@ -185,26 +188,15 @@ def reptile_batch(net, phi, batch, alpha, k, loss="mse", inner_indices=None):
     -------
     (float, ndarray of shape (P,)): the mean support loss at phi and mean(phi~ - phi).
     """
+    codes = _codes(inputs.check_net(net), validate.one_of("loss", loss, LOSS_CODES))
     x, idx = _reptile_inputs(net, phi, batch, alpha, k, loss, inner_indices)
     B, K, use_idx = x.xs.shape[0], x.xs.shape[1], idx is not inputs.NO_IDX
     m = idx.shape[2] if use_idx else 0
     threads = numba.get_num_threads()
     ws = workspace.for_reptile(net.sizes, K, m, min(B, threads), B)
     out = np.empty(net.num_params)
-    args = (
-        *_codes(net, loss),
-        ws.sizes,
-        x.phi,
-        x.xs,
-        x.ysf,
-        x.ysi,
-        x.alpha,
-        x.k,
-        idx,
-        use_idx,
-        ws.buf,
-        ws.ibuf,
-    )
+    data = (ws.sizes, x.phi, x.xs, x.ysf, x.ysi)
+    args = (*codes, *data, x.alpha, x.k, idx, use_idx, ws.buf, ws.ibuf)
     workspace_args = (ws.set_off, ws.extra_off, ws.param_off, ws.task_rows, ws.values, ws.status)
     value = _run(reptile_kernel, min(B, threads), threads, (*args, *workspace_args, out))
     if _failed(value, out, ws.status):
@@ -228,6 +220,7 @@ def reptile_adam_batch(net, phi, batch, alpha, k, adam_state, loss="mse", beta1=
 
     The tasks run one after another on one thread (each starts from the Adam state of the previous one).
     """
+    codes = _codes(inputs.check_net(net), validate.one_of("loss", loss, LOSS_CODES))
     x, idx = _reptile_inputs(net, phi, batch, alpha, k, loss, inner_indices)
     adam = make_optimizer("adam", x.alpha, beta1=beta1)
     state = Adam.check_state(adam_state, net.num_params)
@@ -236,7 +229,7 @@ def reptile_adam_batch(net, phi, batch, alpha, k, adam_state, loss="mse", beta1=
     m, v, out = state["m"].copy(), state["v"].copy(), np.empty(net.num_params)  # the caller's state stays
     hyper = (adam.lr, adam.beta1, adam.beta2, adam.eps)
     data = (ws.sizes, x.phi, x.xs, x.ysf, x.ysi)
-    args = (*_codes(net, loss), *data, *hyper, x.k, idx, use_idx, m, v, state["t"], ws.buf[0], ws.ibuf[0])
+    args = (*codes, *data, *hyper, x.k, idx, use_idx, m, v, state["t"], ws.buf[0], ws.ibuf[0])
     value = reptile_adam_kernel(*args, ws.set_off, ws.extra_off, ws.param_off, ws.values, ws.status, out)
     if _failed(value, out, ws.status):
         return reference.reptile_adam_batch(net, phi, batch, alpha, k, adam_state, loss, beta1, inner_indices)

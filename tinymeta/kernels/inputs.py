@@ -40,8 +40,10 @@ class Prepared(NamedTuple):
 
 
 def check_net(net):
+    """``net`` if it is a :class:`tinymeta.MLP` (else the reference's TypeError)."""
     if not isinstance(net, MLP):
         raise TypeError(f"net must be a tinymeta.MLP; got {type(net).__name__}")
+    return net
 
 
 def _ok(a, kinds, shape):

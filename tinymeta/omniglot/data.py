@@ -116,12 +116,13 @@ def find_data_dir(data_dir=None, variant: str = "binary") -> Path:
         have = [n for n in names if (d / n).is_file()]
         if len(have) == len(names):
             return d
-        looked.append(f"  {d}  ({why})" + (f": has {have[0]} but not the other file" if have else ""))
+        looked.append(f"{d} ({why})" + (f", which has {have[0]} but not the other file" if have else ""))
     raise OmniglotNotFoundError(
-        f"Omniglot 28x28 '{variant}' files {' and '.join(names)} not found. Looked in:\n"
-        + "\n".join(looked)
-        + "\nTo get them:\n  * with internet access: tinymeta omniglot-download --data-dir DIR"
-        + f"\n  * offline: copy the two .npz files into DIR.\nThen pass DIR as data_dir or set {ENV_VAR}=DIR."
+        f"Omniglot 28x28 '{variant}' files ({' and '.join(names)}) not found; looked in: "
+        f"{'; '.join(looked)}. "
+        f"Get them with 'tinymeta omniglot-download --data-dir DIR' (needs internet), or copy the two .npz "
+        f"files into DIR; then pass --data-dir DIR or set {ENV_VAR}=DIR. Without them, "
+        "tinymeta.omniglot.load_sample() gives a small bundled sample."
     )
 
 

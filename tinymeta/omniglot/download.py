@@ -28,18 +28,23 @@ from pathlib import Path
 import numpy as np
 
 from ..atomic import write_npz_atomic
+from ..cache import default_cache_dir
 from .data import (
+    CONTENT_SHA256,
     FULL_COUNTS,
     NUM_DRAWINGS,
     VARIANTS,
     OmniglotCorruptError,
     OmniglotError,
-    default_cache_dir,
     file_name,
     sha256_file,
 )
 
 OFFICIAL_URL = "https://github.com/brendenlake/omniglot/raw/master/python/"
+MAX_MEMBER_BYTES = 1 << 16
+"""Largest accepted PNG inside a zip (a 105x105 1-bit image is about 300 bytes; the cap stops a zip bomb)."""
+MAX_MEMBERS = 40_000
+"""Most members accepted in one zip (the official ones hold 19,280 and 13,180 images)."""
 ZIP_NAMES = {"background": "images_background.zip", "evaluation": "images_evaluation.zip"}
 _MEMBER = re.compile(r"images_(background|evaluation)/([^/]+)/character(\d+)/(\d+)_(\d+)\.png")
 
@@ -113,8 +118,15 @@ def convert_zip(zip_path, part: str, variants=("binary",), expect_full: bool = T
     found: dict[int, dict] = {}
     try:
         with zipfile.ZipFile(zip_path) as zf:
-            for info in zf.infolist():
+            members = zf.infolist()
+            if len(members) > MAX_MEMBERS:
+                raise _corrupt(zip_path, f"{len(members)} members; an Omniglot zip has at most {MAX_MEMBERS}")
+            for info in members:
                 name = info.filename
+                if info.file_size > MAX_MEMBER_BYTES:
+                    raise _corrupt(f"{zip_path}:{name}",
+                                   f"{info.file_size} bytes uncompressed; an Omniglot PNG "
+                                   f"has at most {MAX_MEMBER_BYTES}")  # fmt: skip
                 if info.is_dir() or not name.lower().endswith(".png") or name.startswith("__MACOSX"):
                     continue
                 m = _MEMBER.fullmatch(name)
@@ -126,7 +138,11 @@ def convert_zip(zip_path, part: str, variants=("binary",), expect_full: bool = T
                 entry = found.setdefault(cid, {"folder": (alphabet, kk), "drawings": {}})
                 if entry["folder"] != (alphabet, kk) or dd in entry["drawings"]:
                     raise _corrupt(f"{zip_path}:{name}", f"character id {cid} drawing {dd} appears twice")
-                entry["drawings"][dd] = _read_png(zf.read(info), f"{zip_path}:{name}")
+                with zf.open(info) as member:  # read no more than the cap, whatever the header claims
+                    data = member.read(MAX_MEMBER_BYTES + 1)
+                if len(data) > MAX_MEMBER_BYTES:
+                    raise _corrupt(f"{zip_path}:{name}", f"more than {MAX_MEMBER_BYTES} bytes uncompressed")
+                entry["drawings"][dd] = _read_png(data, f"{zip_path}:{name}")
     except zipfile.BadZipFile as e:
         raise _corrupt(zip_path, f"not a valid zip archive ({e})") from None
     if not found:
@@ -229,6 +245,13 @@ def download_omniglot(
         if not keep_zips:
             for z in fetched:
                 z.unlink(missing_ok=True)
+    if expect_full:  # a faithful conversion of the official images has exactly these pixels
+        for (v, p), target in targets.items():
+            got = hashlib.sha256(np.ascontiguousarray(arrays[p][v]["images"]).tobytes()).hexdigest()
+            if got != CONTENT_SHA256[target.name]:
+                raise _corrupt(target.name, f"the converted images have sha256 {got}, not the Omniglot "
+                               f"images' {CONTENT_SHA256[target.name]}: the zips are not the official "
+                               "ones")  # fmt: skip
     for (v, p), target in targets.items():
         write_npz_atomic(target, arrays[p][v], compressed=True)
         say(f"wrote {target}")

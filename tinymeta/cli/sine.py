@@ -1,0 +1,101 @@
+"""``tinymeta sine``: meta-train on sine waves, evaluate on held-out tasks, write summary.json and sine.png.
+
+The command only parses and reports: :func:`tinymeta.jobs.sine.sine_job` builds (and checks) the run's
+settings, :func:`tinymeta.jobs.sine.run_sine` runs it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from . import args as a
+
+PROG = "tinymeta sine"
+
+
+def build_parser() -> a.Parser:
+    from ..jobs.sine import ALGOS, DEFAULT_ITERATIONS
+
+    p = a.Parser(
+        prog=PROG,
+        description="Meta-train a 1-40-40-1 ReLU network on sine waves (Finn et al. 2017, Sec. 5.1), "
+        "evaluate "
+        "on held-out tasks, write OUT/summary.json, OUT/sine.png and OUT/checkpoint.npz.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    add = p.add_argument
+    add("--algo", choices=ALGOS, default="maml", help="meta-learning algorithm")
+    add("--iterations", type=a.count1, default=DEFAULT_ITERATIONS, help="outer iterations")
+    add(
+        "--time-budget",
+        type=a.positive,
+        default=None,
+        metavar="SECONDS",
+        help="stop each algorithm's training after this many seconds (an upper bound with --iterations)",
+    )
+    add("--seed", type=a.count0, default=0, help="seeds the initialisation and the task stream")
+    add("--out", default=None, help="output directory (default: runs/sine-ALGO)")
+    add(
+        "--inner-steps",
+        "--k",
+        dest="k",
+        type=a.count0,
+        default=None,
+        help="k, inner steps (default: 1 for maml/fomaml, 5 for reptile, 0 for joint)",
+    )
+    add("--alpha", type=a.positive, default=0.01, help="inner SGD step size (training and evaluation)")
+    add("--meta-batch", type=a.count1, default=25, help="M, tasks per outer iteration")
+    add(
+        "--outer-lr",
+        type=a.positive,
+        default=None,
+        help="outer Adam learning rate (default 1e-3; not reptile)",
+    )
+    add(
+        "--epsilon",
+        type=a.non_negative,
+        nargs="+",
+        metavar=("START", "END"),
+        default=None,
+        help="Reptile's outer step, annealed linearly from START to END (default 0.1 0)",
+    )
+    add("--shots", dest="K", type=a.count1, default=10, help="K, support points per task")
+    add(
+        "--backend",
+        choices=("numpy", "numba"),
+        default=None,
+        help="numerical backend (default: $TINYMETA_BACKEND or numba)",
+    )
+    add("--eval-tasks", type=a.count2, default=500, help="held-out tasks (100 query points each)")
+    add("--checkpoint-every", type=a.count1, default=500, help="iterations between checkpoints")
+    add(
+        "--resume", action="store_true", help="continue the run in OUT (same settings; --iterations may grow)"
+    )
+    add("--overwrite", action="store_true", help="replace the run in OUT")
+    add("--compare", action="store_true", help="also train the other algorithms with the same budget")
+    add("--no-progress", dest="progress", action="store_false", help="no progress bar")
+    return p  # fmt: skip
+
+
+def main(argv=None) -> int:
+    """Run ``tinymeta sine``; returns the exit status (0, 1 diverged, 2 user error, 130 interrupted)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    from ..jobs.sine import run_sine, sine_job
+
+    if args.epsilon is not None and len(args.epsilon) > 2:
+        parser.error(
+            f"argument --epsilon: expected START and optionally END; got {len(args.epsilon)} numbers"
+        )
+    epsilon = None if args.epsilon is None else (args.epsilon[0], args.epsilon[-1])
+    try:
+        job = sine_job(args.algo, iterations=args.iterations, seed=args.seed, k=args.k, alpha=args.alpha,
+                       meta_batch=args.meta_batch, outer_lr=args.outer_lr, epsilon=epsilon, K=args.K,
+                       backend=args.backend, eval_tasks=args.eval_tasks,
+                       checkpoint_every=args.checkpoint_every,
+                       time_budget=args.time_budget, compare=args.compare)  # fmt: skip
+    except a.user_errors() as e:
+        return a.fail(PROG, e)
+    out = args.out if args.out is not None else os.path.join("runs", f"sine-{args.algo}")
+    return a.run_job(PROG, job, run_sine, out, args)

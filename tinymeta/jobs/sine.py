@@ -1,0 +1,194 @@
+"""``tinymeta sine``: meta-train on sine waves, evaluate on held-out tasks, write summary.json and sine.png.
+
+Defaults are the MAML paper's (Finn et al. 2017, Sec. 5.1): a 1-40-40-1 ReLU network, K = 10
+support points, inner SGD alpha = 0.01, meta-batch 25, outer Adam 1e-3, k = 1 (MAML, first-order
+MAML). Reptile: k = 5 full-batch SGD steps of alpha = 0.01 and epsilon annealed linearly from 0.1
+to 0. "joint" trains at phi itself (k = 0): the pretrained baseline of the MAML paper.
+
+Held-out tasks: ``Sine(K).evaluation_tasks(n, seed=20170309, K_query=100)``; with n = 500 these are, up
+to float32 rounding, the 500 test tasks of the reference implementations (same generator, same order).
+
+Files written to the output directory: ``summary.json`` (strict JSON, written first), ``sine.png`` and
+one checkpoint per algorithm (``checkpoint.npz`` for the main one, ``checkpoint_<algo>.npz`` for the
+others); see :mod:`tinymeta.jobs.rundir` for the rules of the directory.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from .. import __version__, validate
+from ..backends import batch_functions
+from ..evaluation import evaluate
+from ..inner import DivergenceError
+from ..mlp import MLP
+from ..optim import Adam
+from ..tasks import Sine
+from ..training import ALGORITHMS, TrainConfig, train
+from ..training.config import optimizer_to_dict
+from . import rundir
+
+SIZES, ACTIVATION = (1, 40, 40, 1), "relu"
+ALGOS = ("maml", "fomaml", "reptile", "joint")
+DEFAULT_K = {"maml": 1, "fomaml": 1, "reptile": 5, "joint": 0}
+DEFAULT_ITERATIONS = 20000
+EVAL_SEED = 20170309
+EVAL_QUERY_POINTS = 100
+EVAL_STEPS = tuple(range(11))
+
+
+@dataclass(frozen=True)
+class SineJob:
+    """One ``tinymeta sine`` run: a :class:`TrainConfig` per algorithm (the main one first), the task
+    family's K and the number of held-out tasks. Build it with :func:`sine_job`, which checks it."""
+
+    runs: tuple
+    K: int
+    eval_tasks: int
+
+    @property
+    def main(self) -> TrainConfig:
+        return self.runs[0]
+
+    def checkpoint_name(self, config) -> str:
+        return "checkpoint.npz" if config is self.main else f"checkpoint_{config.algo}.npz"
+
+
+def sine_job(algo="maml", *, iterations=DEFAULT_ITERATIONS, seed=0, k=None, alpha=0.01, meta_batch=25,
+             outer_lr=None, epsilon=None, K=10, backend=None, eval_tasks=500, checkpoint_every=500,
+             time_budget=None, compare=False) -> SineJob:  # fmt: skip
+    """The settings of a sine run, checked once (every error names the setting and what it expects).
+
+    ``k`` applies to the main algorithm (default :data:`DEFAULT_K`); ``outer_lr`` to the algorithms with an
+    outer optimizer, ``epsilon`` to Reptile; with ``compare`` the other algorithms of :data:`ALGOS` are
+    trained too, with their defaults and the same budget.
+    """
+    validate.one_of("algo", algo, ALGOS)
+    K, eval_tasks = validate.count("K", K, minimum=1), validate.count("eval_tasks", eval_tasks, minimum=2)
+    algos = [algo] + ([a for a in ALGOS if a != algo] if compare else [])
+    if epsilon is not None and "reptile" not in algos:
+        raise ValueError("epsilon is Reptile's outer step; it needs algo='reptile' or compare")
+    if outer_lr is not None and algos == ["reptile"]:
+        raise ValueError(
+            "outer_lr: reptile has no outer optimizer (its outer step is epsilon), unless compare"
+        )
+    if k is not None and algo == "joint" and k != 0:
+        raise ValueError(f"k: algo='joint' trains at phi itself (k = 0); got k={k}")
+    outer = optimizer_to_dict(Adam(1e-3 if outer_lr is None else outer_lr))
+    runs = []
+    for a in algos:
+        runs.append(TrainConfig(
+            algo=a, iterations=iterations, alpha=alpha,
+            k=k if (a == algo and k is not None) else DEFAULT_K[a],
+            meta_batch=meta_batch, seed=seed, backend=backend, time_budget=time_budget,
+            checkpoint_every=checkpoint_every, eval_steps=EVAL_STEPS,
+            outer_optimizer=None if a == "reptile" else outer, epsilon=epsilon if a == "reptile" else None,
+            net={"sizes": list(SIZES), "activation": ACTIVATION}, family=repr(Sine(K=K)),
+        ))  # fmt: skip
+    job = SineJob(tuple(runs), K, eval_tasks)
+    _check_memory(job)
+    return job
+
+
+def _check_memory(job):
+    """Refuse sizes that cannot fit before allocating anything: the held-out tasks (K + 100 points each),
+    a meta-batch, and the kernels' buffers (every layer's activations for k + 2 passes)."""
+    K, width = job.K, sum(SIZES[1:])
+    held_out = job.eval_tasks * (K + EVAL_QUERY_POINTS) * 2 * 8 * 2
+    per_run = max(c.meta_batch * 2 * K * 2 * 8 * 3 + 2 * (2 * c.k + 2) * K * width * 4 * 8 for c in job.runs)
+    validate.fits_in_memory(f"K={K} support points with {job.eval_tasks} held-out tasks", held_out + per_run)
+
+
+def run_sine(job: SineJob, out, *, resume=False, overwrite=False, progress=True, log=print) -> dict:
+    """Train every algorithm of ``job``, evaluate, write ``out``/summary.json, sine.png and checkpoints.
+
+    Returns the summary. Raises :class:`~tinymeta.jobs.rundir.RunDirError` if ``out`` cannot be used
+    as asked, and :class:`~tinymeta.DivergenceError` (after writing the summary of what was done, with
+    ``"diverged": true``) if a run diverges.
+    """
+    t0 = time.perf_counter()
+    out, lock = rundir.prepare(out, resume=resume, overwrite=overwrite)
+    with lock:
+        net, family = MLP(list(SIZES), ACTIVATION), Sine(K=job.K)
+        tasks, amp, phase = family.evaluation_tasks(job.eval_tasks, seed=EVAL_SEED, K_query=EVAL_QUERY_POINTS)
+        runs, failure = {}, None
+        for config in job.runs:
+            path = out / job.checkpoint_name(config)
+            try:
+                result = train(net, family, config, checkpoint_path=path, resume=resume and path.is_file(),
+                               progress=progress)  # fmt: skip
+            except DivergenceError as e:
+                failure = e
+                break
+            adapt = ALGORITHMS[config.algo].adapter(batch_functions(config.backend), net, config,
+                                                    result.inner_state, config.seed)  # fmt: skip
+            runs[config.algo] = (
+                result,
+                evaluate(net, result.phi, tasks, config.alpha, EVAL_STEPS, adapt=adapt),
+            )
+        summary = _summary(job, out, runs, failure, time.perf_counter() - t0)
+        rundir.write_summary(out, summary)
+        if failure is not None:
+            raise failure
+        main, _ = runs[job.main.algo]
+        error = rundir.write_figure(out / "sine.png", lambda: _figure(net, main, runs, tasks[0], amp[0],
+                                                                      phase[0], job), log)  # fmt: skip
+        if error is not None:
+            summary = {**summary, "figure": None, "figure_error": error}
+            rundir.write_summary(out, summary)
+    for algo, (r, e) in runs.items():
+        mse = ", ".join(f"{e.mean[s]:.3f} after {s}" for s in (0, 1, 10))
+        log(f"{ALGORITHMS[algo].label:>16} (k={r.config.k}): held-out query MSE {mse} steps; "
+            f"{r.iterations_per_second:.0f} it/s")  # fmt: skip
+    log(f"summary: {out / 'summary.json'}")
+    if summary["figure"] is not None:
+        log(f"figure: {summary['figure']}")
+    return summary
+
+
+def _summary(job, out, runs, failure, wall):
+    main = job.main
+    result, scores = runs.get(main.algo, (None, None))
+    summary = {
+        "algo": main.algo, "iterations": main.iterations, "seed": main.seed, "backend": main.backend,
+        "K": job.K, "k": main.k, "alpha": main.alpha, "time_budget": main.time_budget,
+        "eval_tasks": job.eval_tasks, "eval_seed": EVAL_SEED, "eval_query_points": EVAL_QUERY_POINTS,
+        "mse_after_steps": None if scores is None else scores.as_dict(),
+        "mse_stderr": None if scores is None else scores.as_dict(scores.stderr),
+        "iterations_done": None if result is None else result.iterations,
+        "stopped_by": None if result is None else result.stopped_by,
+        "resumed_from_iteration": None if result is None else result.start_iteration,
+        "train_time_s": None if result is None else result.train_seconds,
+        "meta_iters_per_s": None if result is None else result.iterations_per_second,
+        "config": main.to_dict(),
+        "compare": {a: _run_summary(r, e) for a, (r, e) in runs.items()} if len(job.runs) > 1 else {},
+        "figure": str(out / "sine.png") if failure is None else None,
+        "checkpoint": str(out / "checkpoint.npz"),
+        "diverged": failure is not None,
+        "error": None if failure is None else str(failure),
+        "tinymeta_version": __version__,
+        "wall_time_s": wall,
+    }  # fmt: skip
+    return summary
+
+
+def _run_summary(result, scores):
+    return {
+        "k": result.config.k,
+        "mse_after_steps": scores.as_dict(),
+        "mse_stderr": scores.as_dict(scores.stderr),
+        "iterations_done": result.iterations,
+        "train_time_s": result.train_seconds,
+        "meta_iters_per_s": result.iterations_per_second,
+        "config": result.config.to_dict(),
+    }
+
+
+def _figure(net, main, runs, task, amp, phase, job):
+    from ..plots import sine_figure  # matplotlib is imported only when a figure is drawn
+
+    curves = {f"{ALGORITHMS[a].label} (k={r.config.k})": e for a, (r, e) in runs.items()}
+    title = (f"{ALGORITHMS[job.main.algo].label} on sine waves: {main.iterations} iterations, K = {job.K}; "
+             f"{job.eval_tasks} held-out tasks")  # fmt: skip
+    return sine_figure(net, main.phi, task, job.main.alpha, amp, phase, curves, title=title)

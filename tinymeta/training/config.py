@@ -1,0 +1,200 @@
+"""The settings of one meta-training run: one immutable record, validated once, that round-trips through JSON.
+
+A checkpoint stores its :class:`TrainConfig`. The one resume rule: a run may continue under a new
+config only if every field outside :data:`MAY_CHANGE` is equal -- those fields decide the
+trajectory of phi; the ones inside say when to stop, when to evaluate and where to compute
+(NumPy and Numba agree to rounding, so a run continues, though not bit for bit).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+
+from .. import validate
+from ..backends import check_backend
+from ..evaluation import check_steps
+from ..losses import LOSSES
+from ..optim import SGD, Adam
+from .algorithms import ALGORITHMS
+
+MAY_CHANGE = ("iterations", "time_budget", "eval_every", "eval_every_seconds", "eval_steps",
+              "eval_batch_size",
+              "checkpoint_every", "backend")  # fmt: skip
+"""Fields that may differ between a checkpoint and the run that resumes it; every other must be equal."""
+
+INITS = ("uniform", "he", "phi0")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything the training loop is asked to do, in JSON-friendly types; checked when built.
+
+    Attributes
+    ----------
+    algo : str, a name in :data:`tinymeta.training.algorithms.ALGORITHMS`
+        ("maml", "fomaml", "reptile", "joint")
+    iterations : int >= 1, outer iterations of the run (an upper bound when ``time_budget`` is set)
+    alpha : float > 0, inner step size (Reptile with ``inner_optimizer="adam"``: Adam's learning rate)
+    k : int >= 0, inner steps (0 for "joint", which takes its gradient at phi itself)
+    meta_batch : int >= 1, tasks per outer iteration (M)
+    loss : {"mse", "cross_entropy"}
+    inner_optimizer : {"sgd", "adam"}; "adam" (beta1 = 0, its state carried across tasks and
+        iterations, as in the Reptile code) for Reptile only
+    inner_batch_size : int >= 1 or None, Reptile's inner mini-batches (None: the full support set)
+    outer_optimizer : dict or None
+        ``{"name": "adam", "lr", "beta1", "beta2", "eps"}`` or ``{"name": "sgd", "lr"}``; None for
+        Reptile, whose outer step is the interpolation ``epsilon``
+    outer_lr_final : float or None, the outer learning rate is annealed linearly from ``lr`` to this
+        over the run (None: constant)
+    epsilon : (float, float) or None, Reptile's outer step, annealed linearly from the first to the second
+    time_budget : float > 0 or None, stop after this many seconds of training (evaluations excluded);
+        the schedules then run over the budget or the iterations, whichever ends first
+    seed : int >= 0, seeds the initial phi and the task stream
+    backend : {"numpy", "numba"}
+    eval_every : int >= 1 or None, evaluate every this many iterations
+    eval_every_seconds : float > 0 or None, evaluate every this many seconds of training (and at 0)
+    eval_steps : tuple of int, inner steps after which held-out tasks are scored
+    eval_batch_size : int >= 1 or None, Reptile with Adam: the test-time mini-batch size (default:
+        ``inner_batch_size``; the Reptile code uses 5 at test time and 10 in training)
+    checkpoint_every : int >= 1 or None, also write the checkpoint every this many iterations
+    init : {"uniform", "he", "phi0"}, how phi starts (:meth:`tinymeta.MLP.init`, He-normal, or given)
+    net : dict, ``{"sizes": [...], "activation": ...}``
+    family : str, ``repr`` of the task family
+    """
+
+    algo: str
+    iterations: int
+    alpha: float
+    k: int
+    meta_batch: int = 25
+    loss: str = "mse"
+    inner_optimizer: str = "sgd"
+    inner_batch_size: int | None = None
+    outer_optimizer: dict | None = None
+    outer_lr_final: float | None = None
+    epsilon: tuple | None = None
+    time_budget: float | None = None
+    seed: int = 0
+    backend: str = "numba"
+    eval_every: int | None = None
+    eval_every_seconds: float | None = None
+    eval_steps: tuple = tuple(range(11))
+    eval_batch_size: int | None = None
+    checkpoint_every: int | None = None
+    init: str = "uniform"
+    net: dict = dataclasses.field(default_factory=dict)
+    family: str = ""
+
+    def __post_init__(self):
+        set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731 (frozen dataclass)
+        algo = validate.one_of("algo", self.algo, ALGORITHMS)
+        set_("iterations", validate.count("iterations", self.iterations, minimum=1))
+        set_("alpha", validate.positive("alpha", self.alpha))
+        set_("k", validate.count("k", self.k))
+        set_("meta_batch", validate.count("meta_batch", self.meta_batch, minimum=1))
+        set_("loss", validate.one_of("loss", self.loss, LOSSES))
+        set_("seed", validate.count("seed", self.seed))
+        set_("backend", check_backend(self.backend))
+        set_("init", validate.one_of("init", self.init, INITS))
+        set_("eval_steps", check_steps(self.eval_steps))
+        for name in ("eval_every", "checkpoint_every", "inner_batch_size", "eval_batch_size"):
+            if getattr(self, name) is not None:
+                set_(name, validate.count(name, getattr(self, name), minimum=1))
+        for name in ("time_budget", "eval_every_seconds"):
+            if getattr(self, name) is not None:
+                set_(name, validate.positive(name, getattr(self, name)))
+        for name, value in ALGORITHMS[algo].check(self).items():  # the algorithm's own rules and defaults
+            set_(name, value)
+        if self.outer_optimizer is not None:
+            set_("outer_optimizer", optimizer_to_dict(optimizer_from_dict(self.outer_optimizer)))
+            if self.outer_lr_final is not None:
+                final, lr = self.outer_lr_final, self.outer_optimizer["lr"]
+                if isinstance(final, bool) or not isinstance(final, (int, float)) or not 0.0 <= final <= lr:
+                    raise ValueError(f"outer_lr_final must be in [0, outer lr={lr}]; got {final!r}")
+                set_("outer_lr_final", float(final))
+        if self.epsilon is not None:
+            set_("epsilon", epsilon_pair(self.epsilon))
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text):
+        """Inverse of :meth:`to_json` (JSON lists become tuples again); checks the values again."""
+        data = json.loads(text)
+        names = {f.name for f in dataclasses.fields(cls)}
+        if not isinstance(data, dict) or set(data) != names:
+            got = sorted(data) if isinstance(data, dict) else type(data).__name__
+            raise ValueError(f"config must be a JSON object with fields {sorted(names)}; got {got}")
+        for key in ("epsilon", "eval_steps"):
+            if data[key] is not None:
+                data[key] = tuple(data[key])
+        return cls(**data)
+
+    def fraction_done(self, iteration, train_seconds):
+        """How far the run is, for the schedules: iterations done / ``iterations``, or the share of the
+        time budget spent if that is larger."""
+        return max(iteration / self.iterations, train_seconds / self.time_budget if self.time_budget else 0.0)
+
+
+def optimizer_to_dict(opt) -> dict:
+    """``SGD``/``Adam`` (from :mod:`tinymeta.optim`) as a JSON-friendly dict."""
+    if isinstance(opt, Adam):
+        return {"name": "adam", "lr": opt.lr, "beta1": opt.beta1, "beta2": opt.beta2, "eps": opt.eps}
+    if isinstance(opt, SGD):
+        return {"name": "sgd", "lr": opt.lr}
+    raise TypeError(
+        f"outer_optimizer must be tinymeta.Adam(...) or tinymeta.SGD(...); got {type(opt).__name__} {opt!r}"
+    )
+
+
+def optimizer_from_dict(spec):
+    """Inverse of :func:`optimizer_to_dict`; an optimizer object is returned as it is."""
+    if isinstance(spec, (SGD, Adam)):
+        return spec
+    if not isinstance(spec, dict) or spec.get("name") not in ("sgd", "adam"):
+        raise TypeError(f"outer_optimizer must be tinymeta.Adam(...) or tinymeta.SGD(...); got {spec!r}")
+    args = {key: value for key, value in spec.items() if key != "name"}
+    try:
+        return Adam(**args) if spec["name"] == "adam" else SGD(**args)
+    except TypeError:
+        raise TypeError(f"outer_optimizer {spec!r} has unknown fields") from None
+
+
+def epsilon_pair(epsilon):
+    """``0.1`` -> (0.1, 0.1) (constant); ``(0.1, 0.0)`` -> linear annealing from 0.1 to 0."""
+    pair = (epsilon, epsilon) if not isinstance(epsilon, (tuple, list)) else tuple(epsilon)
+    if len(pair) != 2:
+        raise ValueError(f"epsilon must be a number or a (start, end) pair; got {epsilon!r}")
+    start = validate.positive("epsilon start", pair[0])
+    end = pair[1]
+    if isinstance(end, bool) or not isinstance(end, (int, float)) or not (0.0 <= end <= start):
+        raise ValueError(f"epsilon end must be in [0, start={start}]; got {pair[1]!r}")
+    return (start, float(end))
+
+
+def check_resumable(saved: TrainConfig, new: TrainConfig, iteration: int, path):
+    """Raise ``ValueError`` unless a run saved with ``saved`` at ``iteration`` may continue as ``new``."""
+    diffs = [f"{f.name}: checkpoint {getattr(saved, f.name)!r}, now {getattr(new, f.name)!r}"
+             for f in dataclasses.fields(TrainConfig)
+             if f.name not in MAY_CHANGE and getattr(saved, f.name) != getattr(new, f.name)
+             and not _opaque(f.name, saved, new)]  # fmt: skip
+    if diffs:
+        raise ValueError(
+            f"cannot resume from {path}: the settings differ from the checkpoint's ({'; '.join(diffs)}). "
+            f"Only {', '.join(MAY_CHANGE)} may change; use the original settings or start a new run."
+        )
+    if iteration > new.iterations:
+        raise ValueError(
+            f"cannot resume from {path}: it is at iteration {iteration}, beyond iterations={new.iterations}"
+        )
+
+
+def _opaque(name, saved, new):
+    # a family without its own __repr__ prints its address, which differs between processes
+    return name == "family" and (" at 0x" in saved.family or " at 0x" in new.family)
