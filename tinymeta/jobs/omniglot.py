@@ -29,11 +29,10 @@ from .. import __version__, validate
 from ..backends import batch_functions
 from ..evaluation import evaluate
 from ..inner import DivergenceError
-from ..mlp import MLP
 from ..omniglot import OmniglotTasks, evaluation_tasks, find_data_dir, load_split
 from ..optim import Adam
 from ..training import ALGORITHMS, TrainConfig, train
-from ..training.config import epsilon_pair, optimizer_to_dict
+from ..training.config import epsilon_pair, make_net, optimizer_to_dict
 from . import rundir
 
 LOSS = "cross_entropy"
@@ -114,7 +113,7 @@ def omniglot_job(algo="maml", *, ways=5, shots=1, iterations=60000, seed=0, meta
         outer_lr_final=outer_lr_final, epsilon=epsilon if reptile else None, time_budget=time_budget,
         seed=seed, backend=backend, eval_every_seconds=every, eval_steps=sorted({0, test_steps}),
         eval_batch_size=pick(test_batch, "test_batch") if reptile and inner_optimizer == "adam" else None,
-        init="he", net={"sizes": [784, *hidden, ways], "activation": "relu"},
+        init="he", net={"sizes": [784, *hidden, ways], "activation": "relu", "batch_norm": False},
         family=f"omniglot(split={split!r}, ways={ways}, shots={train_shots}, query_shots={train_query})",
     )  # fmt: skip
     return OmniglotJob(config, ways, shots, query_shots, train_shots, test_steps, test_tasks, hidden,
@@ -149,7 +148,7 @@ def run_omniglot(job: OmniglotJob, out, *, resume=False, overwrite=False, progre
             raise OmniglotJobError(f"{e} (split {job.split!r})") from None
         tests = evaluation_tasks(test_sampler, job.test_tasks, seed=10_000 + c.seed)
         curve = evaluation_tasks(test_sampler, job.curve_tasks, seed=20_000 + c.seed)
-        net = MLP(c.net["sizes"], c.net["activation"])
+        net = make_net(c.net)
         try:
             result = train(net, train_tasks, c, eval_tasks=curve, checkpoint_path=out / "checkpoint.npz",
                            resume=resume, progress=progress)  # fmt: skip

@@ -84,7 +84,7 @@ def sine_job(algo="maml", *, iterations=DEFAULT_ITERATIONS, seed=0, k=None, alph
             meta_batch=meta_batch, seed=seed, backend=backend, time_budget=time_budget,
             checkpoint_every=checkpoint_every, eval_steps=EVAL_STEPS,
             outer_optimizer=None if a == "reptile" else outer, epsilon=epsilon if a == "reptile" else None,
-            net={"sizes": list(SIZES), "activation": ACTIVATION}, family=repr(Sine(K=K)),
+            net={"sizes": list(SIZES), "activation": ACTIVATION, "batch_norm": False}, family=repr(Sine(K=K)),
         ))  # fmt: skip
     job = SineJob(tuple(runs), K, eval_tasks)
     _check_memory(job)

@@ -60,7 +60,7 @@ class TrainConfig:
         ``inner_batch_size``; the Reptile code uses 5 at test time and 10 in training)
     checkpoint_every : int >= 1 or None, also write the checkpoint every this many iterations
     init : {"uniform", "he", "phi0"}, how phi starts (:meth:`tinymeta.MLP.init`, He-normal, or given)
-    net : dict, ``{"sizes": [...], "activation": ...}``
+    net : dict, ``{"sizes": [...], "activation": ..., "batch_norm": bool}`` (see :func:`net_spec`)
     family : str, ``repr`` of the task family
     """
 
@@ -99,6 +99,8 @@ class TrainConfig:
         set_("backend", check_backend(self.backend))
         set_("init", validate.one_of("init", self.init, INITS))
         set_("eval_steps", check_steps(self.eval_steps))
+        if self.net:  # every config names its network in full (batch norm off unless said)
+            set_("net", {"batch_norm": False, **self.net})
         for name in ("eval_every", "checkpoint_every", "inner_batch_size", "eval_batch_size"):
             if getattr(self, name) is not None:
                 set_(name, validate.count(name, getattr(self, name), minimum=1))
@@ -140,6 +142,18 @@ class TrainConfig:
         """How far the run is, for the schedules: iterations done / ``iterations``, or the share of the
         time budget spent if that is larger."""
         return max(iteration / self.iterations, train_seconds / self.time_budget if self.time_budget else 0.0)
+
+
+def net_spec(net) -> dict:
+    """The JSON description of an :class:`~tinymeta.MLP` kept in a config: sizes, activation, batch norm."""
+    return {"sizes": list(net.sizes), "activation": net.activation, "batch_norm": bool(net.batch_norm)}
+
+
+def make_net(spec: dict):
+    """The :class:`~tinymeta.MLP` a config's ``net`` describes (inverse of :func:`net_spec`)."""
+    from ..mlp import MLP
+
+    return MLP(spec["sizes"], spec["activation"], batch_norm=spec.get("batch_norm", False))
 
 
 def optimizer_to_dict(opt) -> dict:

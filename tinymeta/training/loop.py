@@ -36,7 +36,7 @@ from ..tasks import TaskBatch, check_task, iter_tasks
 from . import signals
 from .algorithms import ALGORITHMS
 from .checkpoint import Checkpoint, CheckpointError, load_checkpoint, save_checkpoint
-from .config import TrainConfig, check_resumable, optimizer_from_dict
+from .config import TrainConfig, check_resumable, net_spec, optimizer_from_dict
 from .init import initial_phi
 
 
@@ -88,7 +88,7 @@ def train(net, family, config: TrainConfig, *, eval_tasks=None, checkpoint_path=
 
     Parameters
     ----------
-    net : MLP, whose sizes and activation must be ``config.net``'s
+    net : MLP, the one ``config.net`` describes
     family : task family with ``sample_batch(rng, M)`` or ``sample_arrays(rng, M)`` (e.g. :class:`Sine`)
     config : TrainConfig
     eval_tasks : sequence of Task, optional; scored with :func:`tinymeta.evaluation.evaluate` after each
@@ -110,7 +110,7 @@ def train(net, family, config: TrainConfig, *, eval_tasks=None, checkpoint_path=
     """
     if not isinstance(config, TrainConfig):
         raise TypeError(f"config must be a tinymeta.TrainConfig; got {type(config).__name__}")
-    if config.net and (list(net.sizes), net.activation) != (config.net["sizes"], config.net["activation"]):
+    if config.net and net_spec(net) != config.net:
         raise ValueError(f"net {net!r} is not the config's {config.net}")
     if resume and checkpoint_path is None:
         raise ValueError("resume needs a checkpoint_path")

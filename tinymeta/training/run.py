@@ -6,7 +6,7 @@ to :func:`~tinymeta.training.loop.train`, the one loop.
 
 from __future__ import annotations
 
-from .config import TrainConfig, optimizer_to_dict
+from .config import TrainConfig, net_spec, optimizer_to_dict
 from .loop import TrainResult, train
 
 
@@ -62,7 +62,7 @@ def meta_train(net, family, algo, iterations, *, alpha, k, meta_batch=25, outer_
         backend=backend, eval_every=eval_every, eval_every_seconds=eval_every_seconds,
         eval_steps=eval_steps, eval_batch_size=eval_batch_size, checkpoint_every=checkpoint_every,
         init=("phi0" if phi0 is not None else "uniform") if init is None else init,
-        net={"sizes": list(net.sizes), "activation": net.activation}, family=repr(family),
+        net=net_spec(net), family=repr(family),
     )  # fmt: skip
     if (resume or checkpoint_every is not None) and checkpoint_path is None:
         raise ValueError("resume and checkpoint_every need a checkpoint_path")
