@@ -159,13 +159,23 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--algos", nargs="+", choices=list(ALGOS), default=list(ALGOS))
     p.add_argument("--backends", nargs="+", choices=["numpy", "numba"], default=["numpy", "numba"])
-    p.add_argument("--threads", nargs="+", type=int, default=[1, 2], help="numba threads (numpy: 1 only)")
+    p.add_argument("--threads", nargs="+", type=int, default=None,
+                   help="numba threads (numpy: 1 only); default 1 and 2, as far as NUMBA_NUM_THREADS allows")
     p.add_argument("--reps", type=int, default=5)
     p.add_argument("--rep-seconds", type=float, default=1.0)
     p.add_argument("--no-compile", action="store_true", help="skip the compile-time subprocesses")
     p.add_argument("--no-peak", action="store_true", help="skip the large-matmul peak")
     p.add_argument("--json", action="store_true", help="one JSON object per line instead of a table")
     args = p.parse_args(argv)
+    if "numba" in args.backends:  # respect the thread limit the user set (numba refuses more)
+        import numba
+
+        limit = numba.config.NUMBA_NUM_THREADS
+        if args.threads is None:
+            args.threads = [t for t in (1, 2) if t <= limit]
+        elif max(args.threads) > limit or min(args.threads) < 1:
+            p.error(f"--threads {args.threads}: numba allows 1..{limit} here (NUMBA_NUM_THREADS)")
+    args.threads = args.threads or [1]
 
     load0 = os.getloadavg()
     compiled = None if args.no_compile or "numba" not in args.backends else compile_times()

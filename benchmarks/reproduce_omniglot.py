@@ -5,7 +5,7 @@ budget (learning-curve evaluations excluded); one JSON line per run is printed w
 its 95 % interval, the iterations done and the time taken. Runs go in the order given by --runs.
 
     python benchmarks/reproduce_omniglot.py --data-dir DIR --out runs/omniglot-repro > results.jsonl
-    python benchmarks/reproduce_omniglot.py --runs maml-1 --budget-s 300 --data-dir DIR   # shorter
+    python benchmarks/reproduce_omniglot.py --runs maml-1 --time-budget 300 --data-dir DIR   # shorter
 
 Settings (MLP 784-256-128-64-64-N, ReLU, He init, no batch norm; alpha on the plain mean cross-entropy, so
 MAML's code's step is alpha = 2.0 here) and the budgets of the figures in docs/reproductions.md:
@@ -57,11 +57,11 @@ def run_one(name, args, out_root, extra):
     out = Path(out_root) / name
     out.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, **ONE_THREAD}
-    cmd = [sys.executable, "-m", "tinymeta.omniglot.cli", *args, *extra, "--out", str(out)]
-    with open(out / "train.log", "w") as log:
+    cmd = [sys.executable, "-m", "tinymeta", "omniglot", *args, *extra, "--out", str(out)]
+    with open(Path(out_root) / f"{name}.log", "w") as log:  # beside the run: its directory must hold no file
         rc = subprocess.run(cmd, env=env, stdout=log, stderr=subprocess.STDOUT).returncode
     if rc != 0:
-        return {"run": name, "error": f"exit status {rc}; see {out / 'train.log'}"}
+        return {"run": name, "error": f"exit status {rc}; see {Path(out_root) / f'{name}.log'}"}
     s = json.loads((out / "summary.json").read_text())
     return {
         "run": name, "algo": s["algo"], "ways": s["ways"], "shots": s["shots"],
@@ -78,7 +78,8 @@ def run_one(name, args, out_root, extra):
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--runs", nargs="+", choices=tuple(RUNS), default=list(RUNS))
-    p.add_argument("--budget-s", type=float, default=None, help="training seconds per run (default: its own)")
+    p.add_argument("--time-budget", type=float, default=None, help="training seconds per run (default: its own)")
+    p.add_argument("--overwrite", action="store_true", help="replace earlier runs in --out")
     p.add_argument("--test-tasks", type=int, default=1000)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--backend", choices=("numpy", "numba"), default="numba")
@@ -86,10 +87,11 @@ def main(argv=None) -> int:
     p.add_argument("--out", default="runs/omniglot-repro")
     a = p.parse_args(argv)
     extra = ["--test-tasks", str(a.test_tasks), "--seed", str(a.seed), "--backend", a.backend,
-             "--no-progress", *(["--data-dir", a.data_dir] if a.data_dir else [])]  # fmt: skip
+             "--no-progress", *(["--data-dir", a.data_dir] if a.data_dir else []),
+             *(["--overwrite"] if a.overwrite else [])]  # fmt: skip
     for name in a.runs:
         args, budget = RUNS[name]
-        budget = ["--budget-s", str(a.budget_s or budget)]
+        budget = ["--time-budget", str(a.time_budget or budget)]
         print(json.dumps(run_one(name, args, a.out, [*budget, *extra])), flush=True)
     return 0
 

@@ -152,7 +152,7 @@ def run_one(name, seed, iterations, backend, anchor_path, out_dir, progress):
     return {
         "config": name, "seed": seed, "algo": c["algo"], "k": c["k"], "iterations": iters,
         "backend": result.config.backend, "threads": os.environ.get("NUMBA_NUM_THREADS"),
-        "compile_seconds": round(compile_s, 2), "train_seconds": round(result.seconds, 2),
+        "compile_seconds": round(compile_s, 2), "train_seconds": round(result.train_seconds, 2),
         "iterations_per_second": round(result.iterations_per_second, 1),
         "eval_seconds": round(time.perf_counter() - t_eval, 2),
         "wall_seconds": round(time.perf_counter() - t0, 2), "scores": scores,
