@@ -159,8 +159,13 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--algos", nargs="+", choices=list(ALGOS), default=list(ALGOS))
     p.add_argument("--backends", nargs="+", choices=["numpy", "numba"], default=["numpy", "numba"])
-    p.add_argument("--threads", nargs="+", type=int, default=None,
-                   help="numba threads (numpy: 1 only); default 1 and 2, as far as NUMBA_NUM_THREADS allows")
+    p.add_argument(
+        "--threads",
+        nargs="+",
+        type=int,
+        default=None,
+        help="numba threads (numpy: 1 only); default 1 and 2, as far as NUMBA_NUM_THREADS allows",
+    )
     p.add_argument("--reps", type=int, default=5)
     p.add_argument("--rep-seconds", type=float, default=1.0)
     p.add_argument("--no-compile", action="store_true", help="skip the compile-time subprocesses")

@@ -78,7 +78,7 @@ def run_one(name, args, out_root, extra):
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--runs", nargs="+", choices=tuple(RUNS), default=list(RUNS))
-    p.add_argument("--time-budget", type=float, default=None, help="training seconds per run (default: its own)")
+    p.add_argument("--time-budget", type=float, default=None, help="training seconds per run (default: own)")
     p.add_argument("--overwrite", action="store_true", help="replace earlier runs in --out")
     p.add_argument("--test-tasks", type=int, default=1000)
     p.add_argument("--seed", type=int, default=0)
