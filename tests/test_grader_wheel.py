@@ -75,3 +75,17 @@ def test_the_wheel_has_the_exercises_but_no_solution(wheel):
     ]
     packaged = b"\n".join(data for n, data in files.items() if "/student/" in n).decode()
     assert solution_bodies and not [line for line in solution_bodies if line in packaged]
+
+
+def test_the_wheel_ships_the_tutorials_and_the_omniglot_sample(wheel):
+    """`tinymeta tutorials copy` and `tinymeta.omniglot.load_sample` work from an installed wheel too."""
+    names, _ = wheel
+    shipped = {n.rsplit("/", 1)[1] for n in names if n.startswith("tinymeta/tutorial_sources/")}
+    assert shipped == {p.name for p in (ROOT / "tutorials").glob("[0-9][0-9]_*.py")} != set()
+    sample = {n.rsplit("/", 1)[1] for n in names if n.startswith("tinymeta/omniglot/sample/")}
+    assert {
+        "LICENSE",
+        "README.md",
+        "omniglot28_binary_background.npz",
+        "omniglot28_binary_evaluation.npz",
+    } <= sample
