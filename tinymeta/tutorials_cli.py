@@ -66,8 +66,8 @@ def main(argv=None) -> int:
     existing = [t.name for t in targets if t.exists()]
     if existing and not args.overwrite:
         more = " ..." if len(existing) > 3 else ""
-        return a.fail(PROG, f"{dest} already has {', '.join(existing[:3])}{more}; pass --overwrite to replace "
-                      "them")  # fmt: skip
+        return a.fail(PROG, f"{dest} already has {', '.join(existing[:3])}{more}; pass --overwrite to "
+                      "replace them")  # fmt: skip
     try:
         dest.mkdir(parents=True, exist_ok=True)
         for s, t in zip(sources, targets, strict=True):
