@@ -1,11 +1,14 @@
 """tinymeta: small, exact, fast meta-learning in NumPy.
 
-MAML, first-order MAML and Reptile on small MLPs whose gradients and
-Hessian-vector products are derived by hand and checked numerically.
+MAML, first-order MAML, Reptile, iMAML, Meta-SGD and ANIL on small MLPs whose
+gradients and Hessian-vector products are derived by hand and checked numerically.
 """
 
 from . import backends, gradcheck, plots, tasks, taylor
+from .anil import anil_adapt, anil_value_and_grad
 from .evaluation import EvalResult, evaluate
+from .hessian_operator import ConvergenceError
+from .imaml import imaml_adapt, imaml_grad, imaml_value_and_grad
 from .inner import DivergenceError, adapt, adapt_trajectory
 from .maml import (
     dropped_term,
@@ -15,9 +18,11 @@ from .maml import (
     maml_value_and_grad,
     meta_objective,
 )
+from .metasgd import metasgd_adapt, metasgd_value_and_grad
 from .mlp import MLP
 from .optim import SGD, Adam, linear_schedule
 from .reptile import reptile_adapt, reptile_step, reptile_step_adam
+from .spectrum import StepStability, lambda_max, lambda_min, step_stability
 from .tasks import Sine, Task, TaskBatch
 from .training import (
     Checkpoint,
@@ -41,4 +46,7 @@ __all__ = [
     "__version__",
     "meta_train", "train", "TrainResult", "TrainConfig", "evaluate", "EvalResult", "save_checkpoint",
     "load_checkpoint", "Checkpoint", "CheckpointError", "plots", "taylor",
+    "imaml_adapt", "imaml_grad", "imaml_value_and_grad", "metasgd_adapt", "metasgd_value_and_grad",
+    "anil_adapt", "anil_value_and_grad", "lambda_max", "lambda_min", "step_stability", "StepStability",
+    "ConvergenceError",
 ]  # fmt: skip
