@@ -15,6 +15,7 @@ import argparse
 import importlib
 import os
 import re
+import textwrap
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -90,11 +91,25 @@ def option_entry(parser: argparse.ArgumentParser, action: argparse.Action) -> li
     return [f"`{invocation}`", f": {definition}", ""]
 
 
+def prose(text: str) -> list[str]:
+    """A description or epilog: paragraphs as text; indented lines (examples) kept as typed."""
+    out = []
+    for block in textwrap.dedent(text).strip().split("\n\n"):
+        lines = block.splitlines()
+        if any(line.startswith((" ", "\t")) for line in lines[1:]) or any(
+            line.lstrip().startswith("tinymeta ") for line in lines
+        ):
+            out += ["```text", *(plain(line.rstrip()) for line in lines), "```", ""]
+        else:
+            out += [escape(plain(" ".join(block.split()))), ""]
+    return out
+
+
 def command_section(name: str, parser: argparse.ArgumentParser, known: dict, level: int) -> list[str]:
     """The Markdown of one command, then of its sub-commands not documented on their own."""
     lines = [f"{'#' * level} `{name}`", ""]
     if parser.description:
-        lines += [escape(plain(" ".join((parser.description % {"prog": parser.prog}).split()))), ""]
+        lines += prose(parser.description % {"prog": parser.prog})
     with columns(USAGE_WIDTH):
         usage = parser.format_usage().strip()
     lines += ["```text", plain(usage), "```", ""]
@@ -125,7 +140,7 @@ def command_section(name: str, parser: argparse.ArgumentParser, known: dict, lev
             else:
                 lines += option_entry(parser, action)
     if parser.epilog:
-        lines += [escape(plain(" ".join(parser.epilog.split()))), ""]
+        lines += prose(parser.epilog % {"prog": parser.prog})
     for full, sub_parser in nested:
         lines += command_section(full, sub_parser, known, min(level + 1, 4))
     return lines
