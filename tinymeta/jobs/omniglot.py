@@ -116,8 +116,24 @@ def omniglot_job(algo="maml", *, ways=5, shots=1, iterations=60000, seed=0, meta
         init="he", net={"sizes": [784, *hidden, ways], "activation": "relu", "batch_norm": False},
         family=f"omniglot(split={split!r}, ways={ways}, shots={train_shots}, query_shots={train_query})",
     )  # fmt: skip
-    return OmniglotJob(config, ways, shots, query_shots, train_shots, test_steps, test_tasks, hidden,
-                       validate.one_of("split", split, ("maml", "lake")), curve_tasks, data_dir)  # fmt: skip
+    job = OmniglotJob(config, ways, shots, query_shots, train_shots, test_steps, test_tasks, hidden,
+                      validate.one_of("split", split, ("maml", "lake")), curve_tasks, data_dir)  # fmt: skip
+    _check_memory(job)
+    return job
+
+
+def _check_memory(job):
+    """Refuse networks too large to train here before allocating anything: phi, its gradient, the
+    optimizers' moments, the inner iterates and one result row per task of a meta-batch are P-vectors,
+    and every layer keeps its activations for the k + 2 passes of each task."""
+    c, sizes = job.train, job.train.net["sizes"]
+    P = sum((a + 1) * b for a, b in zip(sizes[:-1], sizes[1:], strict=True))
+    rows = job.ways * max(job.train_shots, job.shots) + job.ways * job.query_shots
+    vectors = (c.meta_batch + 2 * c.k + 12) * P * 8
+    activations = 2 * (2 * c.k + 2) * rows * sum(sizes[1:]) * 4 * 8
+    validate.fits_in_memory(
+        f"a network of {P:,} parameters (hidden {list(job.hidden)})", vectors + activations
+    )
 
 
 def reported_steps(job: OmniglotJob):
