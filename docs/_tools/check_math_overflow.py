@@ -171,11 +171,11 @@ class Chromium:
         self.buffer = b""
         self.next_id = 0
 
-    def send(self, method: str, params: dict | None = None, session: str | None = None) -> dict:
+    def send(self, method: str, params: dict | None = None, tab: str | None = None) -> dict:
         self.next_id += 1
         message = {"id": self.next_id, "method": method, "params": params or {}}
-        if session:
-            message["sessionId"] = session
+        if tab:  # the DevTools protocol's id of the page's connection
+            message["sessionId"] = tab
         os.write(self.to_browser, json.dumps(message).encode() + b"\0")
         while True:
             reply = self._read()
@@ -207,23 +207,23 @@ class Chromium:
 
 def measure(browser: Chromium, url: str, width: int, height: int = 1000) -> dict:
     target = browser.send("Target.createTarget", {"url": "about:blank"})["targetId"]
-    session = browser.send("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
+    tab = browser.send("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
     try:
         browser.send(
             "Emulation.setDeviceMetricsOverride",
             {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False},
-            session,
+            tab,
         )
-        browser.send("Page.navigate", {"url": url}, session)
+        browser.send("Page.navigate", {"url": url}, tab)
         for _ in range(400):  # wait for the document to finish loading (up to 20 s)
-            state = browser.send("Runtime.evaluate", {"expression": "document.readyState"}, session)
+            state = browser.send("Runtime.evaluate", {"expression": "document.readyState"}, tab)
             if state["result"].get("value") == "complete":
                 break
             time.sleep(0.05)
         result = browser.send(
             "Runtime.evaluate",
             {"expression": MEASURE_JS, "awaitPromise": True, "returnByValue": True, "timeout": 60000},
-            session,
+            tab,
         )
         if "exceptionDetails" in result:
             raise RuntimeError(f"{url}: {result['exceptionDetails']}")
