@@ -6,7 +6,8 @@ The loop (:mod:`tinymeta.training.loop`) draws a meta-batch and asks the algorit
 * ``outer="optimizer"``: phi <- OuterOpt(phi, direction), the direction being a meta-gradient
   (MAML eq. (3.3), first-order MAML eq. (3.4), joint training = first-order MAML with k = 0);
 * ``outer="interpolate"``: phi <- phi + epsilon_t * direction, with direction = mean(phi~ - phi)
-  (Reptile, eq. (4.1)).
+  (Reptile, eq. (4.1)), or the mean of the last inner step alone (first-order MAML as the Reptile
+  code runs it, :mod:`tinymeta.fomaml_tail`).
 
 ``inner_state`` is whatever the algorithm carries from iteration to iteration (Reptile's inner Adam
 moments; ``{}`` otherwise); it is saved in every checkpoint. A new algorithm is one more entry of
@@ -18,7 +19,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import NamedTuple
 
+from .. import validate
 from ..evaluation import adam_adapter, sgd_adapter
+from ..fomaml_tail import TAILS, fomaml_tail_direction, fomaml_tail_indices
 from ..optim import Adam
 from ..reptile import inner_batch_indices
 
@@ -62,7 +65,8 @@ def _check_gradient_based(config):
                              f"algo={config.algo!r}")  # fmt: skip
     if config.inner_optimizer != "sgd":
         raise ValueError(f"inner_optimizer={config.inner_optimizer!r} is for algo='reptile' only; "
-                         f"{config.algo} differentiates through plain SGD steps")  # fmt: skip
+                         f"{config.algo} differentiates through plain SGD steps (first-order MAML with "
+                         "Reptile's inner loop, as in the Reptile code: algo='fomaml-tail')")  # fmt: skip
     if config.algo == "joint" and config.k != 0:
         raise ValueError(f"algo='joint' takes its gradient at phi itself, so k must be 0; got k={config.k}")
     return {"outer_optimizer": DEFAULT_OUTER} if config.outer_optimizer is None else {}
@@ -71,13 +75,26 @@ def _check_gradient_based(config):
 def _check_reptile(config):
     for name in ("outer_optimizer", "outer_lr_final"):
         if getattr(config, name) is not None:
-            raise ValueError(f"{name} is not used by reptile (its outer step is epsilon); pass None")
+            raise ValueError(f"{name} is not used by {config.algo} (its outer step is epsilon); pass None")
     if config.inner_optimizer not in ("sgd", "adam"):
         raise ValueError(f"inner_optimizer must be 'sgd' or 'adam'; got {config.inner_optimizer!r}")
     if config.eval_batch_size is not None and config.inner_optimizer != "adam":
         raise ValueError("eval_batch_size is used only with inner_optimizer='adam' (Reptile's test-time "
                          "mini-batches); SGD adapts on the full support set")  # fmt: skip
     return {"epsilon": DEFAULT_EPSILON} if config.epsilon is None else {}
+
+
+def _check_fomaml_tail(config):
+    defaults = _check_reptile(config)
+    tail = validate.one_of("tail", "shared" if config.tail is None else config.tail, TAILS)
+    if tail == "separate":
+        validate.count("tail_shots", config.tail_shots, minimum=1)
+    elif config.tail_shots is not None:
+        raise ValueError(f"tail_shots is for tail='separate'; got tail_shots={config.tail_shots!r} with "
+                         "tail='shared' (the final mini-batch is drawn like the others)")  # fmt: skip
+    if config.k < 1:
+        raise ValueError(f"algo='fomaml-tail' keeps the last of k inner steps; need k >= 1, got k={config.k}")
+    return {**defaults, "tail": tail}
 
 
 def _no_state(net, phi, config):
@@ -116,6 +133,25 @@ def _reptile_step(functions, net, config, phi, batch, inner_state, rng):
     return value, delta, inner_state
 
 
+def _one_task_run(functions, net, config):
+    """One task's Reptile step: ``(phi, batch, steps, state, rows) -> (value, delta, state)``."""
+    if config.inner_optimizer == "adam":
+        return lambda start, one, steps, state, rows: functions["reptile_adam"](
+            net, start, one, config.alpha, steps, state, config.loss, beta1=0.0, inner_indices=rows
+        )
+    return lambda start, one, steps, state, rows: (
+        *functions["reptile"](net, start, one, config.alpha, steps, config.loss, inner_indices=rows),
+        state,
+    )
+
+
+def _fomaml_tail_step(functions, net, config, phi, batch, inner_state, rng):
+    inner, last = fomaml_tail_indices(rng, batch.ys, config.k, config.inner_batch_size, config.tail,
+                                      config.tail_shots, config.loss)  # fmt: skip
+    run = _one_task_run(functions, net, config)
+    return fomaml_tail_direction(run, phi, batch, config.k, inner_state, inner, last)
+
+
 def _sgd_adapter(functions, net, config, inner_state, seed):
     return sgd_adapter(net, config.alpha, config.loss)
 
@@ -137,5 +173,8 @@ ALGORITHMS = {
                          _reptile_adapter, "support loss at phi"),
     "joint": Algorithm("joint", "joint training", "optimizer", _check_gradient_based, _no_state, _joint_step,
                        _sgd_adapter, "query loss at phi"),
+    "fomaml-tail": Algorithm("fomaml-tail", "first-order MAML (last inner step)", "interpolate",
+                             _check_fomaml_tail, _reptile_start, _fomaml_tail_step, _reptile_adapter,
+                             "support loss at phi"),
 }  # fmt: skip
 """The algorithms the loop knows, by config name."""

@@ -25,6 +25,8 @@ MAY_CHANGE = ("iterations", "time_budget", "eval_every", "eval_every_seconds", "
 """Fields that may differ between a checkpoint and the run that resumes it; every other must be equal."""
 
 INITS = ("uniform", "he", "phi0")
+LATER_FIELDS = {"tail": None, "tail_shots": None}
+"""Fields added after the checkpoint format was fixed, with the value an older config means."""
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,9 @@ class TrainConfig:
     init : {"uniform", "he", "phi0"}, how phi starts (:meth:`tinymeta.MLP.init`, He-normal, or given)
     net : dict, ``{"sizes": [...], "activation": ..., "batch_norm": bool}`` (see :func:`net_spec`)
     family : str, ``repr`` of the task family
+    tail : {"shared", "separate"} or None, algo="fomaml-tail" only: where its final inner mini-batch comes
+        from (:mod:`tinymeta.fomaml_tail`)
+    tail_shots : int >= 1 or None, tail="separate" only: examples per class held apart for the final step
     """
 
     algo: str
@@ -86,6 +91,8 @@ class TrainConfig:
     init: str = "uniform"
     net: dict = dataclasses.field(default_factory=dict)
     family: str = ""
+    tail: str | None = None
+    tail_shots: int | None = None
 
     def __post_init__(self):
         set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731 (frozen dataclass)
@@ -101,6 +108,11 @@ class TrainConfig:
         set_("eval_steps", check_steps(self.eval_steps))
         if self.net:  # every config names its network in full (batch norm off unless said)
             set_("net", {"batch_norm": False, **self.net})
+        if algo != "fomaml-tail":
+            for name in ("tail", "tail_shots"):
+                if getattr(self, name) is not None:
+                    raise ValueError(f"{name} is a setting of algo='fomaml-tail'; got {name}="
+                                     f"{getattr(self, name)!r} with algo={algo!r}")  # fmt: skip
         for name in ("eval_every", "checkpoint_every", "inner_batch_size", "eval_batch_size"):
             if getattr(self, name) is not None:
                 set_(name, validate.count(name, getattr(self, name), minimum=1))
@@ -130,6 +142,8 @@ class TrainConfig:
         """Inverse of :meth:`to_json` (JSON lists become tuples again); checks the values again."""
         data = json.loads(text)
         names = {f.name for f in dataclasses.fields(cls)}
+        if isinstance(data, dict):  # configs written before a field existed hold its default
+            data = {**{name: value for name, value in LATER_FIELDS.items() if name not in data}, **data}
         if not isinstance(data, dict) or set(data) != names:
             got = sorted(data) if isinstance(data, dict) else type(data).__name__
             raise ValueError(f"config must be a JSON object with fields {sorted(names)}; got {got}")
