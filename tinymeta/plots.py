@@ -86,8 +86,9 @@ def plot_loss_vs_steps(ax, curves, logy=True, ylabel="mean query MSE"):
     return ax
 
 
-def sine_figure(net, phi, task, alpha, amplitude, phase, curves, title=None, steps=(0, 1, 10)):
-    """Both panels side by side on a new ``matplotlib.figure.Figure`` (no pyplot, no global state).
+def sine_figure(net, phi, task, alpha, amplitude, phase, curves, title=None, steps=(0, 1, 10), label=None):
+    """Both panels side by side on a new ``matplotlib.figure.Figure`` (no pyplot, no global state);
+    ``label`` names the algorithm whose ``phi`` adapts in the left panel.
 
     Save it with ``fig.savefig(path)``.
     """
@@ -96,7 +97,7 @@ def sine_figure(net, phi, task, alpha, amplitude, phase, curves, title=None, ste
     fig = Figure(figsize=(11.0, 4.2), layout="constrained")
     left, right = fig.subplots(1, 2)
     plot_adaptation(left, net, phi, task, alpha, amplitude, phase, steps)
-    left.set_title("a held-out task")
+    left.set_title("a held-out task" if label is None else f"{label}: adapting to a held-out task")
     plot_loss_vs_steps(right, curves)
     right.set_title("held-out tasks: query MSE after adapting")
     if title:

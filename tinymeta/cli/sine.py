@@ -58,7 +58,7 @@ def build_parser() -> a.Parser:
         nargs="+",
         metavar=("START", "END"),
         default=None,
-        help="Reptile's outer step, annealed linearly from START to END (default 0.1 0)",
+        help="Reptile's outer step, annealed linearly from START to END (default 1 0)",
     )
     add("--shots", dest="K", type=a.count1, default=10, help="K, support points per task")
     add(

@@ -2,8 +2,10 @@
 
 Defaults are the MAML paper's (Finn et al. 2017, Sec. 5.1): a 1-40-40-1 ReLU network, K = 10
 support points, inner SGD alpha = 0.01, meta-batch 25, outer Adam 1e-3, k = 1 (MAML, first-order
-MAML). Reptile: k = 5 full-batch SGD steps of alpha = 0.01 and epsilon annealed linearly from 0.1
-to 0. "joint" trains at phi itself (k = 0): the pretrained baseline of the MAML paper.
+MAML). Reptile: k = 5 full-batch SGD steps of alpha = 0.01 and epsilon annealed linearly from 1 to 0
+(:data:`DEFAULT_EPSILON`). "joint" trains at phi itself (k = 0): the pretrained baseline of the MAML
+paper. 10,000 iterations by default: about 25 s for all four algorithms with the Numba kernels on one
+core (plus their one-time compilation), where every meta-learner is far ahead of joint training.
 
 Held-out tasks: ``Sine(K).evaluation_tasks(n, seed=20170309, K_query=100)``; with n = 500 these are, up
 to float32 rounding, the 500 test tasks of the reference implementations (same generator, same order).
@@ -32,7 +34,12 @@ from . import rundir
 SIZES, ACTIVATION = (1, 40, 40, 1), "relu"
 ALGOS = ("maml", "fomaml", "reptile", "joint")
 DEFAULT_K = {"maml": 1, "fomaml": 1, "reptile": 5, "joint": 0}
-DEFAULT_ITERATIONS = 20000
+DEFAULT_ITERATIONS = 10000
+DEFAULT_EPSILON = (1.0, 0.0)
+"""Reptile's outer step here: 1 annealed linearly to 0, as in the Reptile code's own experiments. With the
+reference implementations' 0.1 -> 0 (``--epsilon 0.1 0``) Reptile learns more slowly: after 10,000
+iterations (seed 0, 500 held-out tasks) its query MSE after 1 / 10 steps is 1.85 / 0.94 against 0.91 / 0.32
+with 1 -> 0 (joint training: 2.33 / 1.63)."""
 EVAL_SEED = 20170309
 EVAL_QUERY_POINTS = 100
 EVAL_STEPS = tuple(range(11))
@@ -83,7 +90,8 @@ def sine_job(algo="maml", *, iterations=DEFAULT_ITERATIONS, seed=0, k=None, alph
             k=k if (a == algo and k is not None) else DEFAULT_K[a],
             meta_batch=meta_batch, seed=seed, backend=backend, time_budget=time_budget,
             checkpoint_every=checkpoint_every, eval_steps=EVAL_STEPS,
-            outer_optimizer=None if a == "reptile" else outer, epsilon=epsilon if a == "reptile" else None,
+            outer_optimizer=None if a == "reptile" else outer,
+            epsilon=(DEFAULT_EPSILON if epsilon is None else epsilon) if a == "reptile" else None,
             net={"sizes": list(SIZES), "activation": ACTIVATION, "batch_norm": False}, family=repr(Sine(K=K)),
         ))  # fmt: skip
     job = SineJob(tuple(runs), K, eval_tasks)
@@ -191,4 +199,5 @@ def _figure(net, main, runs, task, amp, phase, job):
     curves = {f"{ALGORITHMS[a].label} (k={r.config.k})": e for a, (r, e) in runs.items()}
     title = (f"{ALGORITHMS[job.main.algo].label} on sine waves: {main.iterations} iterations, K = {job.K}; "
              f"{job.eval_tasks} held-out tasks")  # fmt: skip
-    return sine_figure(net, main.phi, task, job.main.alpha, amp, phase, curves, title=title)
+    label = ALGORITHMS[job.main.algo].label
+    return sine_figure(net, main.phi, task, job.main.alpha, amp, phase, curves, title=title, label=label)

@@ -39,6 +39,8 @@ from .checkpoint import Checkpoint, CheckpointError, load_checkpoint, save_check
 from .config import TrainConfig, check_resumable, net_spec, optimizer_from_dict
 from .init import initial_phi
 
+_WARM = set()  # algorithms whose kernels this process has run (only the first warm-up is announced)
+
 
 @dataclass
 class TrainResult:
@@ -149,9 +151,10 @@ class _Loop:
         """Compile (or load from the cache) the kernels on a one-task batch drawn from a separate generator,
         so that the iterations timed and shown in the progress bar exclude compilation."""
         t0 = time.perf_counter()
-        self.log(
-            "Numba kernels: compiling on first use on this machine (about 20 s), then read from its cache"
-        )
+        if not _WARM:
+            self.log(
+                "Numba kernels: compiled on first use on a machine (about 20 s), then read from its cache"
+            )
         batch = self.sample(np.random.default_rng(0), 1)
         with np.errstate(over="ignore", invalid="ignore"):
             try:
@@ -159,7 +162,9 @@ class _Loop:
                                     np.random.default_rng(0))  # fmt: skip
             except DivergenceError:
                 pass  # the real iterations will say so, with their own message
-        self.log(f"Numba kernels ready in {time.perf_counter() - t0:.1f} s")
+        if time.perf_counter() - t0 > 1.0:
+            self.log(f"Numba kernels ready in {time.perf_counter() - t0:.1f} s")
+        _WARM.add(self.config.algo)
 
     def run(self, ckpt):
         c, a = self.config, self.algorithm
