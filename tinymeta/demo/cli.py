@@ -18,29 +18,12 @@ import sys
 import numpy as np
 
 from .. import CheckpointError  # the public names: the training code moves, they stay
+from ..cli.args import Parser, number
 from ..inner import DivergenceError
 from . import inits
 from .app import MAX_STEPS
 from .state import start_state
 from .store import QuickTraining, initialisations
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):  # one line, no usage block: "tinymeta demo: error: ..."
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
-
-
-def _number(kind, test, expected):
-    def parse(text):
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected {expected}; got {text!r}") from None
-        if not test(value):
-            raise argparse.ArgumentTypeError(f"expected {expected}; got {text!r}")
-        return value
-
-    return parse
 
 
 def _pairs(count, what, example):
@@ -66,7 +49,7 @@ parse_task = _pairs(1, "AMPLITUDE,PHASE", "2.5,1.0")
 
 def build_parser():
     """The argument parser of ``tinymeta demo``."""
-    p = _Parser(prog="tinymeta demo", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    p = Parser(prog="tinymeta demo", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
                 description="Click a few points of a sine wave and watch meta-learned initialisations adapt "
                 "to them, step by step (or render one frame with --snapshot).")  # fmt: skip
     a = p.add_argument
@@ -77,21 +60,21 @@ def build_parser():
       help="the support points (default: --num-points points on the task)")  # fmt: skip
     a("--task", type=parse_task, default=None, metavar="AMPLITUDE,PHASE",
       help="the true curve y = A sin(x - p) (default: drawn with --seed)")  # fmt: skip
-    a("--num-points", type=_number(int, lambda v: 1 <= v <= 100, "an integer in [1, 100]"), default=5,
+    a("--num-points", type=number(int, lambda v: 1 <= v <= 100, "an integer in [1, 100]"), default=5,
       help="support points of a random task")  # fmt: skip
-    a("--steps", type=_number(int, lambda v: 1 <= v <= MAX_STEPS, f"an integer in [1, {MAX_STEPS}]"),
+    a("--steps", type=number(int, lambda v: 1 <= v <= MAX_STEPS, f"an integer in [1, {MAX_STEPS}]"),
       default=10, help="inner SGD steps (a snapshot shows the last)")  # fmt: skip
-    a("--alpha", type=_number(float, lambda v: math.isfinite(v) and v > 0, "a number > 0"), default=None,
+    a("--alpha", type=number(float, lambda v: math.isfinite(v) and v > 0, "a number > 0"), default=None,
       help="test-time inner step size (default: the alpha of training, 0.01)")  # fmt: skip
-    a("--seed", type=_number(int, lambda v: v >= 0, "an integer >= 0"), default=0,
+    a("--seed", type=number(int, lambda v: v >= 0, "an integer >= 0"), default=0,
       help="draws the task (and the next ones in the window)")  # fmt: skip
     a("--from", dest="run_dir", metavar="RUN_DIR", default=None,
       help="use the checkpoints of 'tinymeta sine --out RUN_DIR', not the quick-training cache")  # fmt: skip
     a("--cache-dir", default=None, help="quick-training cache (default: the user cache directory/demo)")
-    a("--iterations", type=_number(int, lambda v: v >= 1, "an integer >= 1"),
+    a("--iterations", type=number(int, lambda v: v >= 1, "an integer >= 1"),
       default=QuickTraining.iterations, help="meta-training iterations of the quick training")  # fmt: skip
     a("--backend", choices=("numpy", "numba"), default=None, help="backend of the quick training")
-    a("--dpi", type=_number(int, lambda v: 20 <= v <= 600, "an integer in [20, 600]"), default=110,
+    a("--dpi", type=number(int, lambda v: 20 <= v <= 600, "an integer in [20, 600]"), default=110,
       help="resolution of --snapshot")  # fmt: skip
     return p
 
