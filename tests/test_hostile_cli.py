@@ -232,3 +232,19 @@ def test_two_runs_never_share_a_directory(tmp_path):
         first.terminate()
         first.communicate(timeout=60)
     assert first.returncode == 130
+
+
+def test_a_figure_that_fails_warns_and_keeps_the_results(tmp_path, capsys, monkeypatch):
+    import tinymeta.plots
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("no fonts on this machine")
+
+    monkeypatch.setattr(tinymeta.plots, "sine_figure", broken)
+    out = tmp_path / "run"
+    assert sine("--out", str(out)) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["figure"] is None and "no fonts on this machine" in summary["figure_error"]
+    assert summary["mse_after_steps"]["10"] > 0 and not (out / "sine.png").exists()
+    assert "warning: the figure" in capsys.readouterr().out
+    assert not list(out.glob("*.tmp"))
