@@ -13,6 +13,7 @@ Example (the MAML paper's 5-way 1-shot protocol, 10 minutes of training)::
 from __future__ import annotations
 
 import argparse
+import sys
 
 from . import args as a
 
@@ -26,7 +27,8 @@ def build_parser() -> a.Parser:
         prog=PROG,
         description="Meta-train an MLP 784-hidden-N (ReLU, softmax cross-entropy as the plain mean NLL) on "
         "Omniglot N-way K-shot tasks with MAML, first-order MAML or Reptile; evaluate on held-out "
-        "characters.",
+        "characters. fomaml-tail is first-order MAML as the Reptile code runs it (Reptile's inner loop, "
+        "only the last step kept).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     add = p.add_argument
@@ -57,14 +59,14 @@ def build_parser() -> a.Parser:
         "--meta-batch",
         type=a.count1,
         default=None,
-        help="M, tasks per outer iteration (default 32; reptile 5)",
+        help="M, tasks per outer iteration (default 32; reptile, fomaml-tail 5)",
     )
     add(
         "--alpha",
         type=a.positive,
         default=None,
-        help="inner step size on the plain mean cross-entropy (default 0.4 SGD; reptile: Adam lr 1e-3). "
-        "MAML's code steps on N x the mean: its 0.4 is 2.0 here for 5-way",
+        help="inner step size on the plain mean cross-entropy (default 0.4 SGD; reptile, fomaml-tail: "
+        "Adam lr 1e-3). MAML's code steps on N x the mean: its 0.4 is 2.0 here for 5-way",
     )
     add(
         "--inner-steps",
@@ -93,7 +95,8 @@ def build_parser() -> a.Parser:
         "--inner-optimizer",
         choices=("sgd", "adam"),
         default=None,
-        help="reptile's inner optimizer (default adam with beta1 = 0, state kept across tasks)",
+        help="inner optimizer of reptile and fomaml-tail (default adam with beta1 = 0, state kept across "
+        "tasks)",
     )
     add("--inner-batch", type=a.count1, default=None, help="reptile's inner mini-batch size (default 10)")
     add(
@@ -110,6 +113,25 @@ def build_parser() -> a.Parser:
         metavar=("START", "END"),
         default=[1.0, 0.0],
         help="reptile's outer step, linear from START to END over the run (or the time budget)",
+    )
+    add(
+        "--tail",
+        choices=("shared", "separate"),
+        default=None,
+        help="fomaml-tail: the final inner mini-batch drawn like the others (shared, the default) or held "
+        "apart from them (separate)",
+    )
+    add(
+        "--tail-shots",
+        type=a.count1,
+        default=None,
+        help="fomaml-tail with --tail separate: examples per class held apart for the final step",
+    )
+    add(
+        "--batch-norm",
+        action="store_true",
+        help="the MAML paper's MLP: batch norm on every hidden layer with the statistics of the batch at "
+        "hand (transductive), a learned shift, eps 1e-3; runs on backend numpy for now",
     )
     add("--outer-lr", type=a.positive, default=1e-3, help="outer Adam learning rate (maml, fomaml)")
     add(
@@ -166,9 +188,12 @@ def main(argv=None) -> int:
                            train_shots=args.train_shots, test_batch=args.test_batch,
                            epsilon=(args.epsilon[0], args.epsilon[-1]), outer_lr=args.outer_lr,
                            outer_lr_final=args.outer_lr_final, curve_every_s=args.curve_every_s,
-                           curve_tasks=50, data_dir=args.data_dir)  # fmt: skip
+                           curve_tasks=50, data_dir=args.data_dir, batch_norm=args.batch_norm,
+                           tail=args.tail, tail_shots=args.tail_shots)  # fmt: skip
     except a.user_errors() as e:
         return a.fail(PROG, e)
+    if args.batch_norm and args.backend is None:
+        print(f"{PROG}: batch norm runs on backend {job.train.backend}", file=sys.stderr)
     out = args.out or f"runs/omniglot-{job.train.algo}-{job.ways}way-{job.shots}shot"
     return a.run_job(
         PROG,

@@ -11,6 +11,15 @@ tasks and iterations, as in the Reptile code (resetting it per task does not lea
 code, Reptile's training tasks have ``train_shots`` = 10 examples per class whatever the test K (5 steps
 of 10 = one pass over 5 x 10) and test-time adaptation uses mini-batches of ``test_batch`` = 5.
 
+First-order MAML as the Reptile code runs it (``fomaml-tail``, :mod:`tinymeta.fomaml_tail`) takes Reptile's
+data, inner loop and defaults and keeps only the last inner step; its final mini-batch is drawn like the
+others (``tail="shared"``) or is ``tail_shots`` examples per class held apart (``tail="separate"``).
+
+Batch norm (``batch_norm=True``, the MAML paper's MLP): every hidden layer is normalised with the mean
+and variance of the rows passed, with a learned shift beta (no scale, eps 1e-3, as MAML's code); the
+query set is normalised with its own statistics (transductive). The inner loop adapts all of phi,
+beta included (MAML's code leaves beta to the outer loop).
+
 Evaluation: adapt to each held-out task's support set with the training inner loop for ``test_steps``
 steps (Reptile/Adam: each task starts from a copy of the trained Adam state) and score the query set;
 accuracy is the mean over tasks with a 95 % interval mean +- 1.96 std / sqrt(n). A learning curve is
@@ -22,11 +31,12 @@ References: Finn et al. (2017), MAML, section 5.1; Nichol et al. (2018), Reptile
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
 from dataclasses import dataclass
 
 from .. import __version__, validate
-from ..backends import batch_functions
+from ..backends import ENV_VAR, batch_functions, check_backend
 from ..evaluation import evaluate
 from ..inner import DivergenceError
 from ..omniglot import OmniglotTasks, evaluation_tasks, find_data_dir, load_split
@@ -43,6 +53,9 @@ DEFAULTS = {  # per algorithm: MAML's code and the Reptile paper's Omniglot sett
     "reptile": dict(alpha=1e-3, k=5, meta_batch=5, inner_optimizer="adam", inner_batch=10, test_steps=50,
                     train_shots=10, test_batch=5),
 }  # fmt: skip
+DEFAULTS["fomaml-tail"] = dict(DEFAULTS["reptile"])  # first-order MAML as the Reptile code runs it
+BATCH_NORM_BACKENDS = ("numpy",)
+"""Backends that compute batch norm (the Numba kernels refuse it until they have it)."""
 
 
 class OmniglotJobError(ValueError):
@@ -76,17 +89,27 @@ def omniglot_job(algo="maml", *, ways=5, shots=1, iterations=60000, seed=0, meta
                  test_steps=None, query_shots=15, test_tasks=1000, hidden=(256, 128, 64, 64), split="maml",
                  backend=None, time_budget=None, inner_optimizer=None, inner_batch=None, train_shots=None,
                  test_batch=None, epsilon=(1.0, 0.0), outer_lr=1e-3, outer_lr_final=None, curve_every_s=None,
-                 curve_tasks=50, data_dir=None) -> OmniglotJob:  # fmt: skip
-    """The settings of an Omniglot run with the per-algorithm :data:`DEFAULTS` filled in, checked once."""
+                 curve_tasks=50, data_dir=None, batch_norm=False, tail=None,
+                 tail_shots=None) -> OmniglotJob:  # fmt: skip
+    """The settings of an Omniglot run with the per-algorithm :data:`DEFAULTS` filled in, checked once.
+
+    ``batch_norm=True``: the MAML paper's network, each hidden layer normalised with the statistics of
+    the batch at hand (transductive, :mod:`tinymeta.batchnorm`); it runs on a backend of
+    :data:`BATCH_NORM_BACKENDS`, chosen when ``backend`` is None and ``$TINYMETA_BACKEND`` is unset.
+    ``tail``, ``tail_shots``: algo="fomaml-tail" only (:mod:`tinymeta.fomaml_tail`)."""
     d = DEFAULTS[validate.one_of("algo", algo, tuple(DEFAULTS))]
     pick = lambda value, name: d.get(name) if value is None else value  # noqa: E731
     alpha, k, meta_batch = pick(alpha, "alpha"), pick(k, "k"), pick(meta_batch, "meta_batch")
     inner_optimizer = pick(inner_optimizer, "inner_optimizer")
-    reptile = algo == "reptile"
+    reptile = ALGORITHMS[algo].outer == "interpolate"  # Reptile's data and inner loop (also fomaml-tail)
     if not reptile and (inner_batch is not None or test_batch is not None or train_shots is not None):
-        raise ValueError("inner_batch, test_batch and train_shots are Reptile's settings; use algo='reptile'")
+        raise ValueError("inner_batch, test_batch and train_shots are Reptile's settings; use algo='reptile' "
+                         "or 'fomaml-tail'")  # fmt: skip
     if reptile and outer_lr_final is not None:
-        raise ValueError("outer_lr_final: reptile has no outer optimizer (its outer step is epsilon)")
+        raise ValueError(f"outer_lr_final: {algo} has no outer optimizer (its outer step is epsilon)")
+    if not isinstance(batch_norm, bool):
+        raise TypeError(f"batch_norm must be True or False; got {batch_norm!r}")
+    backend = _batch_norm_backend(backend) if batch_norm else backend
     train_shots = shots if (train_shots is None and not reptile) else pick(train_shots, "train_shots")
     test_steps = (k if not reptile else d["test_steps"]) if test_steps is None else test_steps
     for name, value in (("ways", ways), ("shots", shots), ("query_shots", query_shots), ("train_shots",
@@ -113,13 +136,26 @@ def omniglot_job(algo="maml", *, ways=5, shots=1, iterations=60000, seed=0, meta
         outer_lr_final=outer_lr_final, epsilon=epsilon if reptile else None, time_budget=time_budget,
         seed=seed, backend=backend, eval_every_seconds=every, eval_steps=sorted({0, test_steps}),
         eval_batch_size=pick(test_batch, "test_batch") if reptile and inner_optimizer == "adam" else None,
-        init="he", net={"sizes": [784, *hidden, ways], "activation": "relu", "batch_norm": False},
+        init="he", net={"sizes": [784, *hidden, ways], "activation": "relu", "batch_norm": batch_norm},
         family=f"omniglot(split={split!r}, ways={ways}, shots={train_shots}, query_shots={train_query})",
+        tail=tail, tail_shots=tail_shots,
     )  # fmt: skip
     job = OmniglotJob(config, ways, shots, query_shots, train_shots, test_steps, test_tasks, hidden,
                       validate.one_of("split", split, ("maml", "lake")), curve_tasks, data_dir)  # fmt: skip
     _check_memory(job)
     return job
+
+
+def _batch_norm_backend(backend):
+    """The backend of a run with batch norm: one of :data:`BATCH_NORM_BACKENDS`, said out loud."""
+    if backend is None and not os.environ.get(ENV_VAR, "").strip():
+        return BATCH_NORM_BACKENDS[0]
+    chosen = check_backend(backend)
+    if chosen not in BATCH_NORM_BACKENDS:
+        source = f"${ENV_VAR}={chosen}" if backend is None else f"backend={chosen!r}"
+        raise ValueError(f"batch_norm=True runs on backend {' or '.join(map(repr, BATCH_NORM_BACKENDS))} "
+                         f"(the Numba kernels have no batch norm yet); got {source}")  # fmt: skip
+    return chosen
 
 
 def _check_memory(job):
@@ -157,8 +193,9 @@ def run_omniglot(job: OmniglotJob, out, *, resume=False, overwrite=False, progre
     with lock:
         meta_train, meta_test = load_split(job.split, data_dir)
         try:
-            train_tasks = OmniglotTasks(meta_train, job.ways, job.train_shots, 1 if c.algo == "reptile" else
-                                        job.query_shots)  # fmt: skip
+            support_only = ALGORITHMS[c.algo].outer == "interpolate"  # Reptile, fomaml-tail: no query set
+            train_tasks = OmniglotTasks(meta_train, job.ways, job.train_shots,
+                                        1 if support_only else job.query_shots)  # fmt: skip
             test_sampler = OmniglotTasks(meta_test, job.ways, job.shots, job.query_shots)
         except ValueError as e:
             raise OmniglotJobError(f"{e} (split {job.split!r})") from None
@@ -205,6 +242,7 @@ def _summary(job, result, scores, steps, net, data_dir, eval_seconds, out):
         "test_steps": job.test_steps, "train_seconds": result.train_seconds,
         "iterations_per_second": result.iterations / max(result.train_seconds, 1e-9),
         "stopped_by": result.stopped_by, "resumed_from_iteration": result.start_iteration,
+        "batch_norm": job.train.net["batch_norm"], "backend": job.train.backend,
         "eval_seconds": eval_seconds,
         "accuracy_by_test_steps": {str(s): a for s, a in zip(steps, acc, strict=True)},
         "ci95_by_test_steps": {str(s): h for s, h in zip(steps, ci, strict=True)},

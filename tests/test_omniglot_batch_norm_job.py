@@ -1,0 +1,81 @@
+"""``tinymeta omniglot --batch-norm`` (the MAML paper's MLP) and ``--algo fomaml-tail``: the settings the
+job builds, the backend it says it uses, and the command end to end on a tiny network."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tinymeta import load_checkpoint
+from tinymeta.cli.omniglot import main
+from tinymeta.jobs.omniglot import BATCH_NORM_BACKENDS, omniglot_job
+
+
+@pytest.mark.fast
+def test_batch_norm_job_names_its_network_and_backend(monkeypatch):
+    monkeypatch.delenv("TINYMETA_BACKEND", raising=False)
+    job = omniglot_job("maml", batch_norm=True)
+    assert job.train.net == {"sizes": [784, 256, 128, 64, 64, 5], "activation": "relu", "batch_norm": True}
+    assert job.train.backend == BATCH_NORM_BACKENDS[0] == "numpy"
+    assert omniglot_job("maml", batch_norm=True, backend="numpy").train.backend == "numpy"
+    assert omniglot_job("maml").train.net["batch_norm"] is False
+
+
+@pytest.mark.fast
+def test_batch_norm_refuses_a_backend_without_it(monkeypatch):
+    monkeypatch.delenv("TINYMETA_BACKEND", raising=False)
+    with pytest.raises(ValueError, match="batch_norm=True runs on backend 'numpy' .*; got backend='numba'"):
+        omniglot_job("maml", batch_norm=True, backend="numba")
+    monkeypatch.setenv("TINYMETA_BACKEND", "numba")
+    with pytest.raises(ValueError, match=r"got \$TINYMETA_BACKEND=numba"):
+        omniglot_job("maml", batch_norm=True)
+    with pytest.raises(TypeError, match="batch_norm must be True or False; got 'yes'"):
+        omniglot_job("maml", batch_norm="yes")
+
+
+@pytest.mark.fast
+def test_fomaml_tail_job_takes_reptiles_data_and_inner_loop():
+    job = omniglot_job("fomaml-tail", shots=1, tail="separate", tail_shots=1)
+    c = job.train
+    assert (c.algo, c.tail, c.tail_shots, c.inner_optimizer, c.inner_batch_size, c.k) == (
+        "fomaml-tail", "separate", 1, "adam", 10, 5)  # fmt: skip
+    assert (job.train_shots, job.test_steps, c.outer_optimizer, c.epsilon) == (10, 50, None, (1.0, 0.0))
+    assert "query_shots=1" in c.family  # no query set in training, as Reptile
+    assert omniglot_job("fomaml-tail").train.tail == "shared"
+    with pytest.raises(ValueError, match="tail is a setting of algo='fomaml-tail'"):
+        omniglot_job("reptile", tail="shared")
+
+
+@pytest.mark.fast
+def test_cli_batch_norm_end_to_end(shared, tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("TINYMETA_BACKEND", raising=False)
+    out = tmp_path / "bn"
+    argv = ["--batch-norm", "--shots", "1", "--iterations", "2", "--meta-batch", "2", "--test-tasks", "4",
+            "--hidden", "8,8", "--data-dir", str(shared), "--out", str(out), "--no-progress"]  # fmt: skip
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    assert "batch norm runs on backend numpy" in captured.err
+    s = json.loads((out / "summary.json").read_text())
+    assert (s["batch_norm"], s["backend"], s["iterations"]) == (True, "numpy", 2)
+    assert load_checkpoint(out / "checkpoint.npz").phi.shape == (784 * 8 + 8 + 8 * 8 + 8 + 8 * 5 + 5 + 8 + 8,)
+    assert main([*argv[:-3], "--backend", "numba", "--out", str(tmp_path / "o"), "--no-progress"]) == 2
+    assert "the Numba kernels have no batch norm yet" in capsys.readouterr().err
+
+
+@pytest.mark.fast
+def test_cli_fomaml_tail_end_to_end(shared, tmp_path, capsys):
+    out = tmp_path / "ft"
+    argv = ["--algo", "fomaml-tail", "--tail", "separate", "--tail-shots", "2", "--shots", "1",
+            "--iterations", "3", "--test-tasks", "4", "--test-steps", "3", "--hidden", "8", "--backend",
+            "numpy", "--data-dir", str(shared), "--out", str(out), "--no-progress"]  # fmt: skip
+    assert main(argv) == 0
+    s = json.loads((out / "summary.json").read_text())
+    assert (s["algo"], s["config"]["train"]["tail"], s["config"]["train"]["tail_shots"]) == (
+        "fomaml-tail",
+        "separate",
+        2,
+    )
+    assert "v" in load_checkpoint(out / "checkpoint.npz").inner_state  # the inner Adam's state is kept
+    assert main([*argv[:4], "--iterations", "1", "--out", str(tmp_path / "o")]) == 2
+    assert "tail_shots must be an integer >= 1; got NoneType None" in capsys.readouterr().err
