@@ -19,8 +19,8 @@ NAMES = ex.names()
 SOLUTIONS = instructor.CHECKOUT / "solutions"
 
 
-def test_there_are_twelve_exercises_in_order():
-    assert len(NAMES) == 12
+def test_there_are_fifteen_exercises_in_order():
+    assert len(NAMES) == 15
     assert [n[:2] for n in NAMES] == [f"{i:02d}" for i in range(1, len(NAMES) + 1)]
 
 

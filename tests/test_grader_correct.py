@@ -165,6 +165,31 @@ def alpha_backward_mode(net, phi, task, alpha, k):
     return total
 
 
+def metasgd_explicit_jacobians(net, phi, alphas, task, k):
+    xs, ys, xq, yq = task
+    traj = [phi]
+    for _ in range(k):
+        traj.append(traj[-1] - alphas * net.loss_and_grad(traj[-1], xs, ys)[1])
+    v, d_alphas = net.loss_and_grad(traj[-1], xq, yq)[1], np.zeros_like(phi)
+    for i in range(k - 1, -1, -1):  # J_i = I - diag(alphas) H_i; dphi_{i+1}/dalphas = -diag(g_i)
+        d_alphas += -net.loss_and_grad(traj[i], xs, ys)[1] * v
+        v = (np.eye(phi.size) - np.diag(alphas) @ net.hessian(traj[i], xs, ys)).T @ v
+    return v, d_alphas
+
+
+def anil_as_metasgd(net, phi, task, alpha, k):
+    from tinymeta.anil import head_mask
+    from tinymeta.metasgd import metasgd_value_and_grad
+
+    return metasgd_value_and_grad(net, phi, alpha * head_mask(net), task, k)[1]  # ANIL = Meta-SGD, alpha m
+
+
+def imaml_dense(net, phi, phi_star, task, lam):
+    xs, ys, xq, yq = task
+    H = net.hessian(phi_star, xs, ys)
+    return lam * np.linalg.solve(H + lam * np.eye(phi.size), net.loss_and_grad(phi_star, xq, yq)[1])
+
+
 ALTERNATIVES = [
     ("01", softplus_expit),
     ("01", softplus_logaddexp),
@@ -180,6 +205,9 @@ ALTERNATIVES = [
     ("10", gn_explicit_jacobian),
     ("11", checkpoint_sqrt_list),
     ("12", alpha_backward_mode),
+    ("13", metasgd_explicit_jacobians),
+    ("14", anil_as_metasgd),
+    ("15", imaml_dense),
 ]
 
 

@@ -23,11 +23,11 @@ def _load(name):
     return module.MISTAKES
 
 
-LAYERS, META = _load("layers"), _load("meta")
+LAYERS, META, BEYOND = _load("layers"), _load("meta"), _load("beyond")
 
 pytestmark = pytest.mark.fast
 
-MISTAKES = LAYERS + META
+MISTAKES = LAYERS + META + BEYOND
 GENERIC = "no known mistake matches"
 
 
@@ -43,7 +43,7 @@ def test_a_mistake_is_rejected_and_named(name, what, fn, phrase):
 def test_the_battery_covers_every_exercise_with_at_least_five_mistakes():
     counts = collections.Counter(m[0] for m in MISTAKES)
     assert sorted(counts) == [n[:2] for n in ex.names()]
-    assert min(counts.values()) >= 5 and len(MISTAKES) >= 60, counts
+    assert min(counts.values()) >= 5 and len(MISTAKES) >= 75, counts
 
 
 @pytest.mark.parametrize("seed", ["hidden-1", "hidden-2"])

@@ -1,7 +1,8 @@
 """Classroom exercises: derive a derivative, implement it, and get trustworthy feedback at once.
 
-Twelve exercises, easy to hard, from sigma' and sigma'' of an activation to the exact MAML
-gradient with checkpoints and its derivative in the step size. Each is a plain ``.py`` file
+Fifteen exercises, easy to hard, from sigma' and sigma'' of an activation to the exact MAML
+gradient with checkpoints, its derivative in the step size, and the meta-gradients of Meta-SGD,
+ANIL and iMAML. Each is a plain ``.py`` file
 with a function to fill in, followed by a comment that states the error a correct answer
 gives::
 
