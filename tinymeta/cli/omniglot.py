@@ -12,7 +12,6 @@ Example (the MAML paper's 5-way 1-shot protocol, 10 minutes of training)::
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 from . import args as a
@@ -29,7 +28,7 @@ def build_parser() -> a.Parser:
         "Omniglot N-way K-shot tasks with MAML, first-order MAML or Reptile; evaluate on held-out "
         "characters. fomaml-tail is first-order MAML as the Reptile code runs it (Reptile's inner loop, "
         "only the last step kept).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=a.HelpFormatter,
     )
     add = p.add_argument
     add("--algo", choices=tuple(DEFAULTS), default="maml", help="meta-learning algorithm")

@@ -6,7 +6,6 @@ settings, :func:`tinymeta.jobs.sine.run_sine` runs it.
 
 from __future__ import annotations
 
-import argparse
 import os
 
 from . import args as a
@@ -22,7 +21,7 @@ def build_parser() -> a.Parser:
         description="Meta-train a 1-40-40-1 ReLU network on sine waves (Finn et al. 2017, Sec. 5.1), "
         "evaluate "
         "on held-out tasks, write OUT/summary.json, OUT/sine.png and OUT/checkpoint.npz.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=a.HelpFormatter,
     )
     add = p.add_argument
     add("--algo", choices=ALGOS, default="maml", help="meta-learning algorithm")
