@@ -93,19 +93,20 @@ def test_layer_kernels_match_mlp(activation, loss):
         o = off[t][role, L - 1]
         return buf[o : o + n * sizes[L]].reshape(n, sizes[L])
 
-    layers.forward(code, phi, sizes, poff, X, buf, off[0], n)
+    layers.forward(code, phi, sizes, poff, X, buf, off[0], n, False)
     out = view(0, layers.ACT)
     assert_close(out, net.forward(phi, X))
     g = np.empty(net.num_params)
     value = klosses.value_and_grad(lcode, out, yf, yi, view(0, layers.DELTA))
-    layers.backward(phi, sizes, poff, X, buf, off[0], n, g)
+    layers.backward(phi, sizes, poff, X, buf, off[0], n, g, False, np.zeros(0))
     ref_value, ref_g = net.loss_and_grad(phi, X, y, loss)
     assert_close(value, ref_value)
     assert_close(g, ref_g)
-    layers.r_forward(phi, v, sizes, poff, X, buf, off[0], off[1], n, np.zeros(n * max(sizes)))
+    scratch, no_cols = np.zeros(n * max(sizes)), np.zeros(0)  # no batch norm: no column means
+    layers.r_forward(phi, v, sizes, poff, X, buf, off[0], off[1], n, scratch, False, no_cols)
     klosses.hvp(lcode, out, view(1, layers.DACT), view(1, layers.DELTA))
     hv = np.empty(net.num_params)
-    layers.r_backward(code, phi, v, sizes, poff, X, buf, off[0], off[1], n, hv, np.zeros(n * max(sizes)))
+    layers.r_backward(code, phi, v, sizes, poff, X, buf, off[0], off[1], n, hv, scratch, False, no_cols)
     assert_close(hv, net.hvp(phi, X, y, v, loss))
 
 

@@ -1,9 +1,16 @@
 """Numba kernels: the per-meta-iteration work of MAML, FOMAML and Reptile in one compiled call.
 
 Each public function here is the twin of a NumPy reference function: same arguments,
-same results (held equal to rtol 1e-12 by tests/test_kernels_parity.py and
-tests/test_reptile_adam_batch.py), same errors. :func:`tinymeta.backends.batch_functions`
+same results (held equal to rtol 1e-12 by tests/test_kernels_parity.py,
+tests/test_kernels_batchnorm.py and tests/test_reptile_adam_batch.py), same errors, for
+plain MLPs and for MLPs with batch norm. :func:`tinymeta.backends.batch_functions`
 chooses between the two.
+
+Precision: ``dtype="float64"`` (the default) is the reference's arithmetic. ``dtype="float32"``
+runs the same kernels compiled for float32 (BLAS sgemm, single-precision buffers): the wrapper
+converts phi, the data and Reptile's Adam moments to float32 and returns the results as float64,
+so whatever the caller keeps (phi, optimizer states, checkpoints) stays float64. Its agreement with
+the float64 reference is checked at tolerances set for float32 (tests/test_kernels_float32.py).
 
 =====================================================  ===============================================
 NumPy reference (readable, what the tutorials teach)   Numba twin
@@ -16,19 +23,26 @@ NumPy reference (readable, what the tutorials teach)   Numba twin
 :meth:`tinymeta.MLP.loss_and_grad` (eq. (1.2))         ``losses.value_and_grad``, ``layers.backward``
 :meth:`tinymeta.MLP.hvp` (eq. (2.3))                   ``layers.r_forward``, ``losses.hvp``,
                                                        ``layers.r_backward``
+:data:`tinymeta.activations.ACTIVATIONS` (f, f', f'')  ``activations.bias_activate``, ``sigma_d2``
+:func:`tinymeta.batchnorm.statistics`, ``normalise``   ``batchnorm.normalise`` (eq. (9.1))
+:func:`tinymeta.batchnorm.vjp` (eq. (9.2))             ``batchnorm.vjp``
+:func:`tinymeta.batchnorm.rop` (eq. (9.3))             ``batchnorm.rop``
+:func:`tinymeta.batchnorm.rop_vjp` (eq. (9.4))         ``batchnorm.rop_vjp``
 :func:`tinymeta.inner.adapt_trajectory` (eq. (3.1))    ``meta._step`` and ``meta._sgd``
 :func:`tinymeta.maml.maml_value_and_grad` (eq. (3.3))  ``meta._maml_task``
 :func:`tinymeta.reptile.reptile_adapt` (eq. (4.1))     ``meta._reptile_task``; with Adam ``adam._adam``
 :meth:`tinymeta.Adam.update`                           ``adam._adam``
 =====================================================  ===============================================
 
-* :mod:`.layers`: forward, backward and R-operator of a dense stack, activations by int code;
+* :mod:`.layers`: forward, backward and R-operator of a dense stack, with or without batch norm;
+* :mod:`.activations`: sigma, sigma' and sigma'' by int code;
+* :mod:`.batchnorm`: batch statistics, normalisation, its VJP and R-operator (column means in a fixed order);
 * :mod:`.losses`: mse and cross-entropy value, gradient and output-space HVP;
 * :mod:`.meta`: the fused kernels, one ``prange`` over tasks, deterministic reduction;
 * :mod:`.adam`: Reptile with a persistent inner Adam, the tasks in order on one thread;
 * :mod:`.workspace`: the preallocated buffers, made once per shape;
 * :mod:`.views`: views into them without reference counting;
-* :mod:`.inputs`: the cheap acceptance of ordinary arguments, and their conversion.
+* :mod:`.inputs`: the cheap acceptance of ordinary arguments, and their conversion to the kernels' dtype.
 
 Errors: arguments are checked by the reference's own validators
 (:func:`tinymeta.batch.check_maml_batch`, :func:`tinymeta.batch.check_reptile_batch`), except on a
@@ -36,6 +50,8 @@ fast path that accepts float64/int arrays of the right shapes after a few compar
 finiteness and label ranges are checked inside the kernel. When a kernel reports anything
 (invalid data, a diverging inner loop) or returns a non-finite result, the NumPy reference runs on
 the same arguments and raises its own exception: both backends fail with the same type and message.
+Batch norm needs at least 2 rows in every batch it normalises; with fewer, the reference runs and
+raises. (In float32, a result that overflows where float64 does not is the reference's float64 one.)
 
 Threads: ``numba.set_num_threads(n)`` picks how many tasks run at once; the result is
 the same for every n, bit for bit. Each call is one parallel region, which waits for its
@@ -91,16 +107,19 @@ def _run(kernel, nslots, threads, args):
 
 
 def _codes(net, loss):
-    if getattr(net, "batch_norm", False):
-        raise ValueError("the Numba kernels have no batch norm yet: a net with batch_norm=True runs on the "
-                         "NumPy reference, backend='numpy'")  # fmt: skip
+    """(activation code, loss code, batch norm) of the kernels' first arguments."""
     act = ACTIVATION_CODES.get(net.activation)
     if act is None:
         known = sorted(ACTIVATION_CODES)
         raise ValueError(
             f"activation {net.activation!r} has no Numba kernel (known: {known}); use backend='numpy'"
         )
-    return act, LOSS_CODES[loss]
+    return act, LOSS_CODES[loss], net.batch_norm
+
+
+def _too_few_rows(net, *rows):
+    """True if batch norm would normalise a batch of fewer than 2 rows (the reference refuses it)."""
+    return net.batch_norm and min(rows) < 2
 
 
 def _failed(value, out, status):
@@ -108,24 +127,34 @@ def _failed(value, out, status):
     return value != value or status[:, 0].any() or not np.isfinite(value) or not np.all(np.isfinite(out))
 
 
-def _maml_like(net, phi, batch, alpha, k, loss, exact):
+def _float64(out):
+    """The result as the float64 array the reference returns (a copy only for float32)."""
+    return out if out.dtype == np.float64 else out.astype(np.float64)
+
+
+def _maml_like(net, phi, batch, alpha, k, loss, exact, dtype):
     codes = _codes(inputs.check_net(net), validate.one_of("loss", loss, LOSS_CODES))
-    x = inputs.fast(net, phi, batch, alpha, k, loss, with_query=True)
+    dt = inputs.dtype_of(dtype)
+    x = inputs.fast(net, phi, batch, alpha, k, loss, with_query=True, dtype=dt)
     if x is None:  # anything unusual: the reference's checks, then a conversion
-        x = inputs.convert(net, *reference.check_maml_batch(net, phi, batch, alpha, k, loss), batch, loss)
+        checked = reference.check_maml_batch(net, phi, batch, alpha, k, loss)
+        x = inputs.convert(net, *checked, batch, loss, dtype=dt)
     B, K, Kq = x.xs.shape[0], x.xs.shape[1], x.xq.shape[1]
+    fallback = reference.maml_batch if exact else reference.fomaml_batch
+    if _too_few_rows(net, K, Kq):
+        return fallback(net, phi, batch, alpha, k, loss)
     threads = numba.get_num_threads()
-    ws = workspace.for_maml(net.sizes, K, Kq, x.k, exact, min(B, threads), B)
-    out = np.empty(net.num_params)
+    ws = workspace.for_maml(net.sizes, K, Kq, x.k, exact, min(B, threads), B, net.batch_norm, dt)
+    out = np.empty(net.num_params, dt)
     args = (*codes, ws.sizes, x.phi, x.xs, x.ysf, x.ysi, x.xq, x.yqf, x.yqi, x.alpha, x.k, exact)
     workspace_args = (ws.buf, ws.set_off, ws.extra_off, ws.param_off, ws.task_rows, ws.values, ws.status)
     value = _run(maml_kernel, min(B, threads), threads, (*args, *workspace_args, out))
     if _failed(value, out, ws.status):  # the reference raises its own error for the same arguments
-        return (reference.maml_batch if exact else reference.fomaml_batch)(net, phi, batch, alpha, k, loss)
-    return value, out
+        return fallback(net, phi, batch, alpha, k, loss)
+    return value, _float64(out)
 
 
-def maml_batch(net, phi, batch, alpha, k, loss="mse"):
+def maml_batch(net, phi, batch, alpha, k, loss="mse", *, dtype="float64"):
     """Mean over the B tasks of (F_i(phi), g_MAML,i), eq. (3.3); twin of :func:`tinymeta.batch.maml_batch`.
 
     Parameters
@@ -137,41 +166,42 @@ def maml_batch(net, phi, batch, alpha, k, loss="mse"):
     alpha : float > 0, inner step size
     k : int >= 0, inner steps
     loss : {"mse", "cross_entropy"}
+    dtype : {"float64", "float32"}, the arithmetic of the kernel (module docstring)
 
     Returns
     -------
-    (float, ndarray of shape (P,))
+    (float, ndarray of shape (P,)), float64 whatever ``dtype``
 
     Raises
     ------
     DivergenceError
         If an inner step or the query pass is not finite (first such task, as the reference).
     """
-    return _maml_like(net, phi, batch, alpha, k, loss, exact=True)
+    return _maml_like(net, phi, batch, alpha, k, loss, exact=True, dtype=dtype)
 
 
-def fomaml_batch(net, phi, batch, alpha, k, loss="mse"):
+def fomaml_batch(net, phi, batch, alpha, k, loss="mse", *, dtype="float64"):
     """Mean over the B tasks of (F_i(phi), g_FOMAML,i), eq. (3.4); twin of
     :func:`tinymeta.batch.fomaml_batch`.
 
     Same parameters, returns and errors as :func:`maml_batch`; no Hessian-vector product is formed.
     """
-    return _maml_like(net, phi, batch, alpha, k, loss, exact=False)
+    return _maml_like(net, phi, batch, alpha, k, loss, exact=False, dtype=dtype)
 
 
-def _reptile_inputs(net, phi, batch, alpha, k, loss, inner_indices):
+def _reptile_inputs(net, phi, batch, alpha, k, loss, inner_indices, dt):
     """Kernel-ready arguments and mini-batch rows (``inputs.NO_IDX`` when every step uses all rows)."""
-    x = inputs.fast(net, phi, batch, alpha, k, loss, with_query=False)
+    x = inputs.fast(net, phi, batch, alpha, k, loss, with_query=False, dtype=dt)
     if x is None or inner_indices is not None:
         phi_, alpha_, k_, idx = reference.check_reptile_batch(net, phi, batch, alpha, k, loss, inner_indices)
         if x is None:
-            x = inputs.convert(net, phi_, alpha_, k_, batch, loss, with_query=False)
+            x = inputs.convert(net, phi_, alpha_, k_, batch, loss, with_query=False, dtype=dt)
         if idx is not None:
             return x, idx
     return x, inputs.NO_IDX
 
 
-def reptile_batch(net, phi, batch, alpha, k, loss="mse", inner_indices=None):
+def reptile_batch(net, phi, batch, alpha, k, loss="mse", inner_indices=None, *, dtype="float64"):
     """Mean over tasks of phi~_i - phi after k inner SGD steps, eq. (4.1); twin of
     :func:`tinymeta.batch.reptile_batch`.
 
@@ -183,28 +213,33 @@ def reptile_batch(net, phi, batch, alpha, k, loss="mse", inner_indices=None):
     inner_indices : int ndarray, shape (B, k, m), optional
         Row ``[i, j]`` lists the support points of task i used in inner step j; ``None``: all.
         Values must lie in [0, K).
+    dtype : {"float64", "float32"}, as :func:`maml_batch`
 
     Returns
     -------
     (float, ndarray of shape (P,)): the mean support loss at phi and mean(phi~ - phi).
     """
     codes = _codes(inputs.check_net(net), validate.one_of("loss", loss, LOSS_CODES))
-    x, idx = _reptile_inputs(net, phi, batch, alpha, k, loss, inner_indices)
+    dt = inputs.dtype_of(dtype)
+    x, idx = _reptile_inputs(net, phi, batch, alpha, k, loss, inner_indices, dt)
     B, K, use_idx = x.xs.shape[0], x.xs.shape[1], idx is not inputs.NO_IDX
     m = idx.shape[2] if use_idx else 0
+    if _too_few_rows(net, K, *([m] if use_idx else [])):
+        return reference.reptile_batch(net, phi, batch, alpha, k, loss, inner_indices)
     threads = numba.get_num_threads()
-    ws = workspace.for_reptile(net.sizes, K, m, min(B, threads), B)
-    out = np.empty(net.num_params)
+    ws = workspace.for_reptile(net.sizes, K, m, min(B, threads), B, net.batch_norm, dt)
+    out = np.empty(net.num_params, dt)
     data = (ws.sizes, x.phi, x.xs, x.ysf, x.ysi)
     args = (*codes, *data, x.alpha, x.k, idx, use_idx, ws.buf, ws.ibuf)
     workspace_args = (ws.set_off, ws.extra_off, ws.param_off, ws.task_rows, ws.values, ws.status)
     value = _run(reptile_kernel, min(B, threads), threads, (*args, *workspace_args, out))
     if _failed(value, out, ws.status):
         return reference.reptile_batch(net, phi, batch, alpha, k, loss, inner_indices)
-    return value, out
+    return value, _float64(out)
 
 
-def reptile_adam_batch(net, phi, batch, alpha, k, adam_state, loss="mse", beta1=0.0, inner_indices=None):
+def reptile_adam_batch(net, phi, batch, alpha, k, adam_state, loss="mse", beta1=0.0, inner_indices=None, *,
+                       dtype="float64"):  # fmt: skip
     """Reptile's direction with an inner Adam whose state runs through the tasks in order; twin of
     :func:`tinymeta.batch.reptile_adam_batch` (same arguments, results and errors).
 
@@ -213,6 +248,8 @@ def reptile_adam_batch(net, phi, batch, alpha, k, adam_state, loss="mse", beta1=
     net, phi, batch, alpha, k, loss, inner_indices : as :func:`reptile_batch` (alpha: Adam's step size)
     adam_state : dict ``{"m": (P,), "v": (P,), "t": int}``, not modified
     beta1 : float in [0, 1); the Reptile paper uses 0
+    dtype : {"float64", "float32"}, as :func:`maml_batch`; with float32 the moments are rounded to
+        float32 on the way in and returned as float64 (exactly the float32 values)
 
     Returns
     -------
@@ -221,16 +258,20 @@ def reptile_adam_batch(net, phi, batch, alpha, k, adam_state, loss="mse", beta1=
     The tasks run one after another on one thread (each starts from the Adam state of the previous one).
     """
     codes = _codes(inputs.check_net(net), validate.one_of("loss", loss, LOSS_CODES))
-    x, idx = _reptile_inputs(net, phi, batch, alpha, k, loss, inner_indices)
-    adam = make_optimizer("adam", x.alpha, beta1=beta1)
+    dt = inputs.dtype_of(dtype)
+    x, idx = _reptile_inputs(net, phi, batch, alpha, k, loss, inner_indices, dt)
+    adam = make_optimizer("adam", validate.positive("alpha", alpha), beta1=beta1)  # lr stays float64
     state = Adam.check_state(adam_state, net.num_params)
     B, K, use_idx = x.xs.shape[0], x.xs.shape[1], idx is not inputs.NO_IDX
-    ws = workspace.for_reptile(net.sizes, K, idx.shape[2] if use_idx else 0, 1, B)
-    m, v, out = state["m"].copy(), state["v"].copy(), np.empty(net.num_params)  # the caller's state stays
+    if _too_few_rows(net, K, *([idx.shape[2]] if use_idx else [])):
+        return reference.reptile_adam_batch(net, phi, batch, alpha, k, adam_state, loss, beta1, inner_indices)
+    ws = workspace.for_reptile(net.sizes, K, idx.shape[2] if use_idx else 0, 1, B, net.batch_norm, dt)
+    m, v = state["m"].astype(dt), state["v"].astype(dt)  # copies: the caller's state stays
+    out = np.empty(net.num_params, dt)
     hyper = (adam.lr, adam.beta1, adam.beta2, adam.eps)
     data = (ws.sizes, x.phi, x.xs, x.ysf, x.ysi)
     args = (*codes, *data, *hyper, x.k, idx, use_idx, m, v, state["t"], ws.buf[0], ws.ibuf[0])
     value = reptile_adam_kernel(*args, ws.set_off, ws.extra_off, ws.param_off, ws.values, ws.status, out)
     if _failed(value, out, ws.status):
         return reference.reptile_adam_batch(net, phi, batch, alpha, k, adam_state, loss, beta1, inner_indices)
-    return value, out, {"m": m, "v": v, "t": state["t"] + B * x.k}
+    return value, _float64(out), {"m": _float64(m), "v": _float64(v), "t": state["t"] + B * x.k}

@@ -1,9 +1,10 @@
 """Arguments of the kernel wrappers: accepted cheaply on the common path, converted otherwise.
 
 :func:`fast` accepts a :class:`~tinymeta.tasks.TaskBatch` of real arrays of the right shapes
-after a few attribute comparisons and converts them to what the kernels take (float64, int64
-labels, C order; a no-op when they already are); finiteness and label ranges are checked inside
-the kernel. Anything else goes through the NumPy reference's own validator
+after a few attribute comparisons and converts them to what the kernels take (the kernel's
+float dtype -- float64, or float32 for the single-precision build --, int64 labels, C order; a no-op
+when they already are): every other dtype or layout would compile the kernels anew. Finiteness and
+label ranges are checked inside the kernel. Anything else goes through the NumPy reference's own validator
 (:func:`tinymeta.batch.check_maml_batch` / :func:`~tinymeta.batch.check_reptile_batch`, called by the
 wrappers), so the same exception with the same message is raised; valid but unusual inputs
 (float32, lists, non-contiguous views) are then converted by :func:`convert` and accepted.
@@ -21,12 +22,24 @@ from ..losses import LOSSES
 from ..mlp import MLP
 from ..tasks import TaskBatch
 
-F64, I64 = np.dtype(np.float64), np.dtype(np.int64)
-NO_F3, NO_I2, NO_IDX = np.zeros((1, 1, 1)), np.zeros((1, 1), np.int64), np.zeros((1, 1, 1), np.int64)
+F64, F32, I64 = np.dtype(np.float64), np.dtype(np.float32), np.dtype(np.int64)
+DTYPES = {"float64": F64, "float32": F32}
+"""The float dtypes the kernels are built for, by name."""
+NO_F3 = {dt: np.zeros((1, 1, 1), dt) for dt in (F64, F32)}  # an unused float target, per dtype
+NO_I2, NO_IDX = np.zeros((1, 1), np.int64), np.zeros((1, 1, 1), np.int64)
+
+
+def dtype_of(name):
+    """The NumPy dtype of a kernel dtype name ("float64" or "float32"); ValueError otherwise."""
+    dt = DTYPES.get(name) if isinstance(name, str) else None
+    if dt is None:
+        raise ValueError(f"dtype must be one of {sorted(DTYPES)}; got {name!r}")
+    return dt
 
 
 class Prepared(NamedTuple):
-    """Kernel-ready arguments: float64 C arrays; targets split into float (mse) and int (labels)."""
+    """Kernel-ready arguments: C arrays of the kernel's dtype; targets split into float (mse) and int
+    (labels); ``alpha`` a scalar of that dtype."""
 
     phi: np.ndarray  # (P,)
     xs: np.ndarray  # (B, K, d_0)
@@ -54,13 +67,13 @@ def _c(a, dtype):
     return a if a.dtype is dtype and a.flags.c_contiguous else np.ascontiguousarray(a, dtype=dtype)
 
 
-def fast(net, phi, batch, alpha, k, loss, with_query):
+def fast(net, phi, batch, alpha, k, loss, with_query, dtype=F64):
     """``Prepared`` if every argument has the right type and shape and the scalars are valid, else None.
 
     Real-valued arrays (float or int; not bool) of the right shapes are converted to
-    float64 C order here -- a no-op when they already are -- and labels to int64; their
+    ``dtype`` in C order here -- a no-op when they already are -- and labels to int64; their
     finiteness and label ranges are checked in the kernel. A few microseconds: this runs
-    once per meta-iteration.
+    once per meta-iteration (plus the conversion, if any).
     """
     if not (isinstance(net, MLP) and type(loss) is str and loss in LOSSES):
         return None
@@ -89,26 +102,28 @@ def fast(net, phi, batch, alpha, k, loss, with_query):
             _ok(xq, "fiu", (B, Kq, d0)) and (_ok(yq, "iu", (B, Kq)) if ce else _ok(yq, "fiu", (B, Kq, dL)))
         ):
             return None
-        xq, yq = _c(xq, F64), _c(yq, I64 if ce else F64)
-    return _split(_c(phi, F64), [_c(xs, F64), _c(ys, I64 if ce else F64), xq, yq], ce, alpha, k, with_query)
+        xq, yq = _c(xq, dtype), _c(yq, I64 if ce else dtype)
+    arrays = [_c(xs, dtype), _c(ys, I64 if ce else dtype), xq, yq]
+    return _split(_c(phi, dtype), arrays, ce, alpha, k, with_query, dtype)
 
 
-def _split(phi, arrays, ce, alpha, k, with_query):
+def _split(phi, arrays, ce, alpha, k, with_query, dtype):
     xs, ys = arrays[0], arrays[1]
-    xq, yq = (arrays[2], arrays[3]) if with_query else (NO_F3, None)
+    no_f3, alpha = NO_F3[dtype], dtype.type(alpha)
+    xq, yq = (arrays[2], arrays[3]) if with_query else (no_f3, None)
     if ce:
-        return Prepared(phi, xs, NO_F3, ys, xq, NO_F3, NO_I2 if yq is None else yq, alpha, k)
-    return Prepared(phi, xs, ys, NO_I2, xq, NO_F3 if yq is None else yq, NO_I2, alpha, k)
+        return Prepared(phi, xs, no_f3, ys, xq, no_f3, NO_I2 if yq is None else yq, alpha, k)
+    return Prepared(phi, xs, ys, NO_I2, xq, no_f3 if yq is None else yq, NO_I2, alpha, k)
 
 
-def convert(net, phi, alpha, k, batch, loss, with_query=True):
+def convert(net, phi, alpha, k, batch, loss, with_query=True, dtype=F64):
     """``Prepared`` arguments from ones the reference's validator has accepted (``phi``, ``alpha``,
-    ``k`` as it returned them): float64 / int64 C arrays."""
+    ``k`` as it returned them): ``dtype`` / int64 C arrays."""
     ce = loss == "cross_entropy"
     names = ("xs", "ys", "xq", "yq") if with_query else ("xs", "ys")
     try:
-        arrays = [np.ascontiguousarray(getattr(batch, f), dtype=(I64 if ce and j % 2 else F64))
+        arrays = [np.ascontiguousarray(getattr(batch, f), dtype=(I64 if ce and j % 2 else dtype))
                   for j, f in enumerate(names)]  # fmt: skip
     except ValueError:
         raise ValueError("the tasks of a batch must all have the same numbers of points") from None
-    return _split(np.ascontiguousarray(phi, dtype=F64), arrays, ce, alpha, k, with_query)
+    return _split(np.ascontiguousarray(phi, dtype=dtype), arrays, ce, alpha, k, with_query, dtype)

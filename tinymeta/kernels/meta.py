@@ -22,6 +22,8 @@ from pathlib import Path
 import numpy as np
 from numba import njit, prange
 
+from . import activations as _activations
+from . import batchnorm as _batchnorm
 from . import layers as _layers
 from . import losses as _losses
 from . import views as _views
@@ -29,7 +31,7 @@ from . import workspace as _workspace
 from .layers import ACT, DACT, DELTA, backward, forward, r_backward, r_forward
 from .losses import MSE, hvp, value, value_and_grad
 from .views import unowned, view1, view2
-from .workspace import GRAD, HVP_OUT, ITERATES, SCRATCH, X_BATCH, Y_BATCH
+from .workspace import COLS, GRAD, HVP_OUT, ITERATES, SCRATCH, X_BATCH, Y_BATCH
 
 OK, BAD_INPUT, DIVERGED = 0, 1, 2
 
@@ -63,13 +65,19 @@ def _task_ok(loss, X, yf, yi, c):
 
 
 @njit
-def _step(act, loss, phi, sizes, param_off, X, yf, yi, buf, offs, n, g):
+def _columns(buf, extra_off, bn, sizes):
+    """The batch-norm scratch of column means (4 max(d_l) entries; empty without batch norm)."""
+    return view1(buf, extra_off[COLS], 4 * sizes.max() if bn else 0)
+
+
+@njit
+def _step(act, loss, bn, phi, sizes, param_off, X, yf, yi, buf, offs, n, g, cols):
     """One forward and backward pass at ``phi`` on n rows: returns L, writes grad L into ``g``."""
     L = sizes.size - 1
-    forward(act, phi, sizes, param_off, X, buf, offs, n)
+    forward(act, phi, sizes, param_off, X, buf, offs, n, bn)
     Y = view2(buf, offs[ACT, L - 1], n, sizes[L])
     val = value_and_grad(loss, Y, yf, yi, view2(buf, offs[DELTA, L - 1], n, sizes[L]))
-    backward(phi, sizes, param_off, X, buf, offs, n, g)
+    backward(phi, sizes, param_off, X, buf, offs, n, g, bn, cols)
     return val
 
 
@@ -87,7 +95,7 @@ def _sgd(cur, alpha, g, nxt):
 
 @njit
 def _maml_task(
-    act, loss, sizes, param_off, phi, X, yf, yi, Xq, yqf, yqi, alpha, k, exact, buf, off, extra_off, v, st
+    act, loss, bn, sizes, param_off, phi, X, yf, yi, Xq, yqf, yqi, alpha, k, exact, buf, off, extra_off, v, st
 ):
     """One task: inner loop (sets 0..k-1 kept when ``exact``: each
     iterate is needed again for its Hessian), query gradient into ``v``, and,
@@ -95,28 +103,28 @@ def _maml_task(
     P, n, nq, L = phi.size, X.shape[0], Xq.shape[0], sizes.size - 1
     ntraj = k if exact else 2
     traj = view2(buf, extra_off[ITERATES], max(ntraj, 1), P)
-    gs = view1(buf, extra_off[GRAD], P)
+    gs, cols = view1(buf, extra_off[GRAD], P), _columns(buf, extra_off, bn, sizes)
     cur = phi
     for s in range(k):
         offs = off[s] if exact else off[0]
-        val = _step(act, loss, cur, sizes, param_off, X, yf, yi, buf, offs, n, gs)
+        val = _step(act, loss, bn, cur, sizes, param_off, X, yf, yi, buf, offs, n, gs, cols)
         nxt = traj[s] if exact else traj[s % 2]
         if _sgd(cur, alpha, gs, nxt) > 0 or not np.isfinite(val):
             st[0], st[1] = DIVERGED, s
             return val
         cur = nxt
     qset = k if exact else 1
-    val = _step(act, loss, cur, sizes, param_off, Xq, yqf, yqi, buf, off[qset], nq, v)
+    val = _step(act, loss, bn, cur, sizes, param_off, Xq, yqf, yqi, buf, off[qset], nq, v, cols)
     if not exact:
         return val
     hv = view1(buf, extra_off[HVP_OUT], P)
     scratch = view1(buf, extra_off[SCRATCH], extra_off[X_BATCH] - extra_off[SCRATCH])
     for s in range(k - 1, -1, -1):
         ph, roffs = (phi if s == 0 else traj[s - 1]), off[k + 1 + s]
-        r_forward(ph, v, sizes, param_off, X, buf, off[s], roffs, n, scratch)
+        r_forward(ph, v, sizes, param_off, X, buf, off[s], roffs, n, scratch, bn, cols)
         Y, Rz = view2(buf, off[s][ACT, L - 1], n, sizes[L]), view2(buf, roffs[DACT, L - 1], n, sizes[L])
         hvp(loss, Y, Rz, view2(buf, roffs[DELTA, L - 1], n, sizes[L]))
-        r_backward(act, ph, v, sizes, param_off, X, buf, off[s], roffs, n, hv, scratch)
+        r_backward(act, ph, v, sizes, param_off, X, buf, off[s], roffs, n, hv, scratch, bn, cols)
         for j in range(P):
             v[j] -= alpha * hv[j]
     return val
@@ -145,25 +153,25 @@ def _gather(loss, X, yf, yi, rows_idx, sizes, buf, ibuf, extra_off):
 
 
 @njit
-def _reptile_task(act, loss, sizes, param_off, phi, X, yf, yi, alpha, k, idx, use_idx, buf, ibuf, off,
+def _reptile_task(act, loss, bn, sizes, param_off, phi, X, yf, yi, alpha, k, idx, use_idx, buf, ibuf, off,
                   extra_off, d, st):  # fmt: skip
     """One task: k SGD steps on the support set (rows ``idx[j]`` at step j when ``use_idx``);
     writes phi~ - phi into ``d`` and returns the support loss at phi (eq. (4.1)). A step that leaves
     non-finite parameters sets ``st`` to (DIVERGED, step), as the reference raises there."""
     P, n, L = phi.size, X.shape[0], sizes.size - 1
     traj = view2(buf, extra_off[ITERATES], 2, P)
-    gs = view1(buf, extra_off[GRAD], P)
+    gs, cols = view1(buf, extra_off[GRAD], P), _columns(buf, extra_off, bn, sizes)
     offs = off[0]
     val = np.nan
     if k == 0 or use_idx:
-        forward(act, phi, sizes, param_off, X, buf, offs, n)
+        forward(act, phi, sizes, param_off, X, buf, offs, n, bn)
         val = value(loss, view2(buf, offs[ACT, L - 1], n, sizes[L]), yf, yi)
     cur = phi
     for s in range(k):
         x_, yf_, yi_, rows = X, yf, yi, n
         if use_idx:
             x_, yf_, yi_, rows = _gather(loss, X, yf, yi, idx[s], sizes, buf, ibuf, extra_off)
-        step_val = _step(act, loss, cur, sizes, param_off, x_, yf_, yi_, buf, offs, rows, gs)
+        step_val = _step(act, loss, bn, cur, sizes, param_off, x_, yf_, yi_, buf, offs, rows, gs, cols)
         if s == 0 and not use_idx:
             val = step_val  # the first step's forward pass is the loss at phi
         if _sgd(cur, alpha, gs, traj[s % 2]) > 0:
@@ -202,18 +210,18 @@ def _source_digest(*more_modules):
 
     Numba's cache checks only the file of the cached function itself; the kernels
     below capture this number in their closure, and numba keys its cache on closure
-    contents, so an edit of layers.py, losses.py, views.py or workspace.py (whose
-    constants the kernels bake in) recompiles them instead of loading a stale build.
+    contents, so an edit of activations.py, batchnorm.py, layers.py, losses.py, views.py or
+    workspace.py (whose constants the kernels bake in) recompiles them instead of loading a stale build.
     """
     h = hashlib.sha256()
-    for module in (_layers, _losses, _views, _workspace, *more_modules):
+    for module in (_activations, _batchnorm, _layers, _losses, _views, _workspace, *more_modules):
         h.update(Path(module.__file__).read_bytes())
     return int(h.hexdigest()[:15], 16)
 
 
 def _make_kernels(digest):
     @njit(cache=True, parallel=True)
-    def maml_kernel(act, loss, sizes, phi, xs, ysf, ysi, xq, yqf, yqi, alpha, k, exact,
+    def maml_kernel(act, loss, bn, sizes, phi, xs, ysf, ysi, xq, yqf, yqi, alpha, k, exact,
                     buf, set_off, extra_off, param_off, task_rows, values, status, out):  # fmt: skip
         """Exact MAML (``exact`` true) or first-order MAML over all tasks.
 
@@ -235,13 +243,13 @@ def _make_kernels(digest):
                 if not (phi_ok and _task_ok(loss, xs[i], yf, yi, c) and _task_ok(loss, xq[i], yqf_, yqi_, c)):
                     status[i, 0] = BAD_INPUT
                     continue
-                values[i] = _maml_task(act, loss, sizes, param_off, phi, xs[i], yf, yi, xq[i], yqf_, yqi_,
+                values[i] = _maml_task(act, loss, bn, sizes, param_off, phi, xs[i], yf, yi, xq[i], yqf_, yqi_,
                                        alpha, k, exact, buf[slot], set_off, extra_off, task_rows[i],
                                        status[i])  # fmt: skip
         return _mean_rows(task_rows, values, status, out)
 
     @njit(cache=True, parallel=True)
-    def reptile_kernel(act, loss, sizes, phi, xs, ysf, ysi, alpha, k, idx, use_idx,
+    def reptile_kernel(act, loss, bn, sizes, phi, xs, ysf, ysi, alpha, k, idx, use_idx,
                        buf, ibuf, set_off, extra_off, param_off, task_rows, values, status, out):  # fmt: skip
         """Reptile over all tasks; returns the mean support loss at phi, ``out`` = mean(phi~ - phi)."""
         if digest == 0:
@@ -260,7 +268,7 @@ def _make_kernels(digest):
                 if not (phi_ok and _task_ok(loss, xs[i], yf, yi, c)):
                     status[i, 0] = BAD_INPUT
                     continue
-                values[i] = _reptile_task(act, loss, sizes, param_off, phi, xs[i], yf, yi, alpha, k,
+                values[i] = _reptile_task(act, loss, bn, sizes, param_off, phi, xs[i], yf, yi, alpha, k,
                                           idx[i if use_idx else 0], use_idx, buf[slot], ibuf[slot], set_off,
                                           extra_off, task_rows[i], status[i])  # fmt: skip
         return _mean_rows(task_rows, values, status, out)
