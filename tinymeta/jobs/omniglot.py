@@ -228,7 +228,9 @@ def run_omniglot(job: OmniglotJob, out, *, resume=False, overwrite=False, progre
 def _adapter(net, config, result):
     """A fresh test-time inner loop each call (Reptile/Adam: the same mini-batches for the same tasks)."""
     functions = batch_functions(config.backend)
-    return lambda: ALGORITHMS[config.algo].adapter(functions, net, config, result.inner_state, config.seed)
+    return lambda: ALGORITHMS[config.algo].adapter(
+        functions, net, config, result.inner_state, config.seed, params=result.params
+    )
 
 
 def _summary(job, result, scores, steps, net, data_dir, eval_seconds, out):

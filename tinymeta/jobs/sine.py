@@ -129,8 +129,9 @@ def run_sine(job: SineJob, out, *, resume=False, overwrite=False, progress=True,
             except DivergenceError as e:
                 failure = e
                 break
-            adapt = ALGORITHMS[config.algo].adapter(batch_functions(config.backend), net, config,
-                                                    result.inner_state, config.seed)  # fmt: skip
+            functions = batch_functions(config.backend)
+            adapt = ALGORITHMS[config.algo].adapter(functions, net, config, result.inner_state, config.seed,
+                                                    params=result.params)  # fmt: skip
             runs[config.algo] = (
                 result,
                 evaluate(net, result.phi, tasks, config.alpha, EVAL_STEPS, adapt=adapt),

@@ -11,7 +11,13 @@ The loop (:mod:`tinymeta.training.loop`) draws a meta-batch and asks the algorit
 
 ``inner_state`` is whatever the algorithm carries from iteration to iteration (Reptile's inner Adam
 moments; ``{}`` otherwise); it is saved in every checkpoint. A new algorithm is one more entry of
-:data:`ALGORITHMS`, never a second loop.
+:data:`ALGORITHMS`, never a second loop (iMAML, Meta-SGD and ANIL: :mod:`.beyond_maml`).
+
+The vector the loop optimises, ``params``, is the network's phi for every algorithm but Meta-SGD,
+which learns a step size per parameter along with it: params = [phi; alphas], 2P entries
+(Li et al. 2017, eq. (2)). :attr:`Algorithm.initial` makes params from the initial phi and
+:attr:`Algorithm.network` takes phi back out; the outer optimizer, the checkpoints and the resume
+rule see only params.
 """
 
 from __future__ import annotations
@@ -24,11 +30,20 @@ from ..evaluation import adam_adapter, sgd_adapter
 from ..fomaml_tail import TAILS, fomaml_tail_direction, fomaml_tail_indices
 from ..optim import Adam
 from ..reptile import inner_batch_indices
+from . import beyond_maml as beyond
 
 DEFAULT_OUTER = {"name": "adam", "lr": 1e-3, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8}
 """The outer optimizer of MAML's sine experiments: Adam with learning rate 1e-3."""
 DEFAULT_EPSILON = (0.1, 0.0)
 """Reptile's outer step on sine waves: 0.1 annealed linearly to 0 (the Reptile code's default)."""
+
+
+def _phi_is_params(net, phi, config):
+    return phi
+
+
+def _params_are_phi(net, params):
+    return params
 
 
 class Algorithm(NamedTuple):
@@ -39,13 +54,18 @@ class Algorithm(NamedTuple):
     name, label : str, the config name and a readable one for figures and logs
     outer : {"optimizer", "interpolate"}, how the direction moves phi (module docstring)
     check : ``config -> dict``: raises on settings this algorithm cannot use; returns defaults to fill in
-    start : ``(net, phi, config) -> inner_state``, the state carried across iterations
-    step : ``(functions, net, config, phi, batch, inner_state, rng) -> (value, direction, inner_state)``;
+    start : ``(net, params, config) -> inner_state``, the state carried across iterations
+    step : ``(functions, net, config, params, batch, inner_state, rng) -> (value, direction, inner_state)``;
         ``functions`` are the backend's (:func:`tinymeta.backends.batch_functions`); ``rng`` is the
-        task stream's generator (used for inner mini-batches)
-    adapter : ``(functions, net, config, inner_state, seed) -> adapt``, the test-time inner loop for
-        :func:`tinymeta.evaluation.evaluate`
+        task stream's generator (used for inner mini-batches); ``direction`` has the shape of params
+    adapter : ``(functions, net, config, inner_state, seed, params=None) -> adapt``, the test-time inner
+        loop for :func:`tinymeta.evaluation.evaluate`, which scores the network's ``network(net, params)``;
+        ``params`` is the run's whole vector (Meta-SGD's adapter needs its learned step sizes; the others
+        ignore it)
     meta_loss : str, what ``value`` is (for plots)
+    initial : ``(net, phi, config) -> params``, the vector the loop optimises, made from the initial phi
+        (default: phi itself)
+    network : ``(net, params) -> phi``, the network's parameters inside params (default: params itself)
     """
 
     name: str
@@ -56,6 +76,8 @@ class Algorithm(NamedTuple):
     step: Callable
     adapter: Callable
     meta_loss: str
+    initial: Callable = _phi_is_params
+    network: Callable = _params_are_phi
 
 
 def _check_gradient_based(config):
@@ -95,6 +117,10 @@ def _check_fomaml_tail(config):
     if config.k < 1:
         raise ValueError(f"algo='fomaml-tail' keeps the last of k inner steps; need k >= 1, got k={config.k}")
     return {**defaults, "tail": tail}
+
+
+def _check_imaml(config):
+    return {**_check_gradient_based(config), **beyond.imaml_defaults(config)}
 
 
 def _no_state(net, phi, config):
@@ -152,11 +178,11 @@ def _fomaml_tail_step(functions, net, config, phi, batch, inner_state, rng):
     return fomaml_tail_direction(run, phi, batch, config.k, inner_state, inner, last)
 
 
-def _sgd_adapter(functions, net, config, inner_state, seed):
+def _sgd_adapter(functions, net, config, inner_state, seed, params=None):
     return sgd_adapter(net, config.alpha, config.loss)
 
 
-def _reptile_adapter(functions, net, config, inner_state, seed):
+def _reptile_adapter(functions, net, config, inner_state, seed, params=None):
     if config.inner_optimizer == "sgd":
         return sgd_adapter(net, config.alpha, config.loss)
     size = config.eval_batch_size or config.inner_batch_size or 10**9  # None: the whole support set
@@ -176,5 +202,12 @@ ALGORITHMS = {
     "fomaml-tail": Algorithm("fomaml-tail", "first-order MAML (last inner step)", "interpolate",
                              _check_fomaml_tail, _reptile_start, _fomaml_tail_step, _reptile_adapter,
                              "support loss at phi"),
+    "imaml": Algorithm("imaml", "iMAML", "optimizer", _check_imaml, _no_state, beyond.imaml_step,
+                       beyond.imaml_test_time, "query loss at the inner solution"),
+    "metasgd": Algorithm("metasgd", "Meta-SGD", "optimizer", _check_gradient_based, _no_state,
+                         beyond.metasgd_step, beyond.metasgd_test_time, QUERY_LOSS, beyond.metasgd_initial,
+                         beyond.metasgd_network),
+    "anil": Algorithm("anil", "ANIL", "optimizer", _check_gradient_based, _no_state, beyond.anil_step,
+                      beyond.anil_test_time, "query loss after adapting the head"),
 }  # fmt: skip
 """The algorithms the loop knows, by config name."""

@@ -37,7 +37,8 @@ class Checkpoint(NamedTuple):
 
     Attributes
     ----------
-    phi : ndarray, shape (P,), the parameters being meta-learned
+    phi : ndarray, the parameters being meta-learned: the network's phi, shape (P,), or for Meta-SGD
+        params = [phi; alphas], shape (2P,) (:attr:`~tinymeta.training.algorithms.Algorithm.initial`)
     outer_state : dict, e.g. ``{"m": (P,), "v": (P,), "t": int}`` for Adam, ``{}`` for SGD and Reptile
     inner_state : dict, what the algorithm carries across iterations (Reptile's inner Adam), or ``{}``
     rng_state : dict, ``np.random.Generator.bit_generator.state`` of the task stream

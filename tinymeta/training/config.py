@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from .. import validate
 from ..backends import check_backend
 from ..evaluation import check_steps
+from ..hessian_operator import check_tol
 from ..losses import LOSSES
 from ..optim import SGD, Adam
 from .algorithms import ALGORITHMS
@@ -25,7 +26,7 @@ MAY_CHANGE = ("iterations", "time_budget", "eval_every", "eval_every_seconds", "
 """Fields that may differ between a checkpoint and the run that resumes it; every other must be equal."""
 
 INITS = ("uniform", "he", "phi0")
-LATER_FIELDS = {"tail": None, "tail_shots": None}
+LATER_FIELDS = {"tail": None, "tail_shots": None, "lam": None, "tol": None, "cg_iterations": None}
 """Fields added after the checkpoint format was fixed, with the value an older config means."""
 
 
@@ -36,10 +37,12 @@ class TrainConfig:
     Attributes
     ----------
     algo : str, a name in :data:`tinymeta.training.algorithms.ALGORITHMS`
-        ("maml", "fomaml", "reptile", "joint")
+        ("maml", "fomaml", "reptile", "joint", "fomaml-tail", "imaml", "metasgd", "anil")
     iterations : int >= 1, outer iterations of the run (an upper bound when ``time_budget`` is set)
-    alpha : float > 0, inner step size (Reptile with ``inner_optimizer="adam"``: Adam's learning rate)
-    k : int >= 0, inner steps (0 for "joint", which takes its gradient at phi itself)
+    alpha : float > 0, inner step size (Reptile with ``inner_optimizer="adam"``: Adam's learning rate;
+        Meta-SGD: the initial value of every learned step size; ANIL: the head's step size)
+    k : int >= 0, inner steps (0 for "joint", which takes its gradient at phi itself, and for exact iMAML,
+        which solves its inner problem to ``tol``)
     meta_batch : int >= 1, tasks per outer iteration (M)
     loss : {"mse", "cross_entropy"}
     inner_optimizer : {"sgd", "adam"}; "adam" (beta1 = 0, its state carried across tasks and
@@ -67,6 +70,12 @@ class TrainConfig:
     tail : {"shared", "separate"} or None, algo="fomaml-tail" only: where its final inner mini-batch comes
         from (:mod:`tinymeta.fomaml_tail`)
     tail_shots : int >= 1 or None, tail="separate" only: examples per class held apart for the final step
+    lam : float > 0 or None, algo="imaml" only: the proximal strength lambda (default 2.0)
+    tol : float in (0, 1) or None, algo="imaml" only, exact: the inner problem's proximal-gradient norm and
+        the CG relative residual (default 1e-8; :func:`tinymeta.imaml.imaml_grad`)
+    cg_iterations : int >= 1 or None, algo="imaml" only: the paper's practical variant (approximate):
+        k gradient steps of size alpha on the proximal objective, then this many CG iterations
+        (:mod:`tinymeta.imaml_approx`); None: exact
     """
 
     algo: str
@@ -93,6 +102,9 @@ class TrainConfig:
     family: str = ""
     tail: str | None = None
     tail_shots: int | None = None
+    lam: float | None = None
+    tol: float | None = None
+    cg_iterations: int | None = None
 
     def __post_init__(self):
         set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731 (frozen dataclass)
@@ -113,9 +125,19 @@ class TrainConfig:
                 if getattr(self, name) is not None:
                     raise ValueError(f"{name} is a setting of algo='fomaml-tail'; got {name}="
                                      f"{getattr(self, name)!r} with algo={algo!r}")  # fmt: skip
-        for name in ("eval_every", "checkpoint_every", "inner_batch_size", "eval_batch_size"):
+        if algo != "imaml":
+            for name in ("lam", "tol", "cg_iterations"):
+                if getattr(self, name) is not None:
+                    raise ValueError(f"{name} is a setting of algo='imaml'; got {name}="
+                                     f"{getattr(self, name)!r} with algo={algo!r}")  # fmt: skip
+        counts = ("eval_every", "checkpoint_every", "inner_batch_size", "eval_batch_size", "cg_iterations")
+        for name in counts:
             if getattr(self, name) is not None:
                 set_(name, validate.count(name, getattr(self, name), minimum=1))
+        if self.lam is not None:
+            set_("lam", validate.positive("lam", self.lam))
+        if self.tol is not None:
+            set_("tol", check_tol(self.tol))
         for name in ("time_budget", "eval_every_seconds"):
             if getattr(self, name) is not None:
                 set_(name, validate.positive(name, getattr(self, name)))

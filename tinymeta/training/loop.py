@@ -6,6 +6,7 @@ Outer iteration t = 0, 1, ... draws a meta-batch of M tasks and asks the algorit
     outer="optimizer":    phi <- OuterOpt(phi, g; lr_t)         (MAML eq. (3.3), FOMAML (3.4), joint)
     outer="interpolate":  phi <- phi + eps_t * mean(phi~ - phi)  (Reptile eq. (4.1))
 
+(Meta-SGD moves params = [phi; alphas] the same way, see :mod:`tinymeta.training.algorithms`),
 with lr_t and eps_t linear in the fraction of the run done (iterations, or the time budget if that
 ends first). It stops after ``iterations``, or after ``time_budget`` seconds of training; it
 evaluates every ``eval_every`` iterations and/or ``eval_every_seconds`` seconds and at the end;
@@ -48,7 +49,7 @@ class TrainResult:
 
     Attributes
     ----------
-    phi : ndarray, shape (P,), the meta-learned initial parameters
+    phi : ndarray, shape (P,), the meta-learned initial parameters of the network
     history : dict
         ``meta_loss``: one value per iteration (iteration i + 1 at index i): the mean query loss
         after adapting (maml, fomaml), at phi (joint), or the mean support loss at phi (reptile);
@@ -61,6 +62,8 @@ class TrainResult:
     train_seconds : float, seconds of training of the whole run (evaluations excluded)
     iterations_per_second : float, in this call, compilation and evaluations excluded
     stopped_by : {"iterations", "time_budget"}
+    params : ndarray, the whole vector the run optimised: phi itself, or [phi; alphas] of shape (2P,) for
+        Meta-SGD (:attr:`~tinymeta.training.algorithms.Algorithm.initial`)
     """
 
     phi: np.ndarray
@@ -73,6 +76,7 @@ class TrainResult:
     train_seconds: float
     iterations_per_second: float
     stopped_by: str
+    params: np.ndarray
 
 
 def batch_sampler(family):
@@ -218,9 +222,9 @@ class _Loop:
         stopped = "iterations" if state.iteration >= c.iterations else "time_budget"
         history = {"meta_loss": state.meta_loss, "evaluations": state.evaluations}
         done = state.iteration - start
-        return TrainResult(state.phi, history, c, state.outer_state, state.inner_state, start,
-                           state.iteration,
-                           state.train_seconds, done / timed if timed > 0 else 0.0, stopped)  # fmt: skip
+        return TrainResult(a.network(self.net, state.phi), history, c, state.outer_state, state.inner_state,
+                           start, state.iteration, state.train_seconds, done / timed if timed > 0 else 0.0,
+                           stopped, state.phi)  # fmt: skip
 
     def _out_of_time(self, state):
         return self.config.time_budget is not None and state.train_seconds >= self.config.time_budget
@@ -233,8 +237,10 @@ class _Loop:
         """Score the evaluation tasks (if any), record it in the state, and save the checkpoint."""
         if self.eval_tasks is not None:
             c = self.config
-            adapt = self.algorithm.adapter(self.functions, self.net, c, state.inner_state, c.seed)
-            res = evaluate(self.net, state.phi, self.eval_tasks, c.alpha, c.eval_steps, c.loss, adapt=adapt)
+            a, params = self.algorithm, state.phi  # the checkpoint's phi entry holds params
+            adapt = a.adapter(self.functions, self.net, c, state.inner_state, c.seed, params=params)
+            phi = a.network(self.net, params)
+            res = evaluate(self.net, phi, self.eval_tasks, c.alpha, c.eval_steps, c.loss, adapt=adapt)
             record = {"iteration": state.iteration, "seconds": state.train_seconds, "steps": list(res.steps),
                       "loss": res.mean.tolist(), "stderr": res.stderr.tolist(),
                       "diverged": res.diverged.tolist()}  # fmt: skip
@@ -265,21 +271,22 @@ class _Loop:
 
 
 def _fresh(net, config, phi0):
-    phi = initial_phi(net, config, phi0)
     algorithm = ALGORITHMS[config.algo]
-    outer = (
-        {} if config.outer_optimizer is None else optimizer_from_dict(config.outer_optimizer).init(phi.size)
-    )
+    params = algorithm.initial(net, initial_phi(net, config, phi0), config)  # phi, or [phi; alphas]
+    opt = None if config.outer_optimizer is None else optimizer_from_dict(config.outer_optimizer)
+    outer = {} if opt is None else opt.init(params.size)
     rng_state = np.random.default_rng(config.seed + 1).bit_generator.state
-    return Checkpoint(phi, outer, algorithm.start(net, phi, config), rng_state, 0, 0.0, 0.0, [], [], config)
+    return Checkpoint(params, outer, algorithm.start(net, params, config), rng_state, 0, 0.0, 0.0, [], [],
+                      config)  # fmt: skip
 
 
 def _resume(net, config, path):
     ckpt = load_checkpoint(path)
     check_resumable(ckpt.config, config, ckpt.iteration, path)
-    if ckpt.phi.size != net.num_params:
-        raise CheckpointError(f"{os.fspath(path)}: phi has {ckpt.phi.size} entries; the network has "
-                              f"{net.num_params}")  # fmt: skip
+    size = ALGORITHMS[config.algo].initial(net, np.zeros(net.num_params), config).size  # P, or 2P (Meta-SGD)
+    if ckpt.phi.size != size:
+        raise CheckpointError(f"{os.fspath(path)}: its parameter vector has {ckpt.phi.size} entries; "
+                              f"{config.algo} on this network optimises {size}")  # fmt: skip
     return ckpt._replace(config=config)
 
 

@@ -15,14 +15,14 @@ def meta_train(net, family, algo, iterations, *, alpha, k, meta_batch=25, outer_
                time_budget=None, seed=0, backend=None, loss="mse", init=None, eval_tasks=None,
                eval_every=None, eval_every_seconds=None, eval_steps=tuple(range(11)), eval_batch_size=None,
                checkpoint_path=None, checkpoint_every=None, resume=False, progress=True, phi0=None,
-               log=None) -> TrainResult:  # fmt: skip
+               log=None, lam=None, tol=None, cg_iterations=None) -> TrainResult:  # fmt: skip
     """Meta-train ``net`` on tasks from ``family`` with ``algo`` for ``iterations`` outer iterations.
 
     Parameters
     ----------
     net : MLP
     family : task family with ``sample_batch(rng, M)`` or ``sample_arrays(rng, M)`` (e.g. :class:`Sine`)
-    algo : {"maml", "fomaml", "reptile", "joint"}
+    algo : {"maml", "fomaml", "reptile", "joint", "imaml", "metasgd", "anil"} (or "fomaml-tail")
     iterations : int >= 1, total outer iterations (including those before a resumed checkpoint)
     alpha : float > 0, inner step size
     k : int >= 0, inner steps; 0 for "joint"
@@ -49,6 +49,9 @@ def meta_train(net, family, algo, iterations, *, alpha, k, meta_batch=25, outer_
     progress : bool, a tqdm bar with the running meta-loss, and messages
     phi0 : ndarray, shape (P,), optional start
     log : callable, receives the messages (default: stderr when ``progress``)
+    lam, tol, cg_iterations : iMAML only: the proximal strength (default 2.0); exact iMAML's tolerance
+        (default 1e-8, with k = 0), or the practical variant's CG iterations (approximate, with k inner
+        gradient steps); see :class:`~tinymeta.training.config.TrainConfig`
 
     Returns
     -------
@@ -62,7 +65,7 @@ def meta_train(net, family, algo, iterations, *, alpha, k, meta_batch=25, outer_
         backend=backend, eval_every=eval_every, eval_every_seconds=eval_every_seconds,
         eval_steps=eval_steps, eval_batch_size=eval_batch_size, checkpoint_every=checkpoint_every,
         init=("phi0" if phi0 is not None else "uniform") if init is None else init,
-        net=net_spec(net), family=repr(family),
+        net=net_spec(net), family=repr(family), lam=lam, tol=tol, cg_iterations=cg_iterations,
     )  # fmt: skip
     if (resume or checkpoint_every is not None) and checkpoint_path is None:
         raise ValueError("resume and checkpoint_every need a checkpoint_path")
