@@ -21,7 +21,7 @@ from .inner import adapt_trajectory
 
 
 def plot_adaptation(ax, net, phi, task, alpha, amplitude, phase, steps=(0, 1, 10), x_range=(-5.0, 5.0),
-                    num_points=200, loss="mse"):  # fmt: skip
+                    num_points=200, loss="mse", adapt=None):  # fmt: skip
     """Draw the true curve y = A sin(x - p), the support points and the predictions after ``steps``.
 
     Parameters
@@ -34,6 +34,8 @@ def plot_adaptation(ax, net, phi, task, alpha, amplitude, phase, steps=(0, 1, 10
     amplitude, phase : float, the task's A and p
     steps : iterable of int >= 0, inner step counts to show
     x_range : (float, float), where to draw the curves
+    adapt : callable ``(phi, task, steps) -> (len(steps), P)`` or None, the test-time inner loop of the
+        algorithm that trained phi (e.g. :func:`tinymeta.adapters.metasgd_adapter`); None: plain SGD of alpha
 
     Returns
     -------
@@ -41,12 +43,15 @@ def plot_adaptation(ax, net, phi, task, alpha, amplitude, phase, steps=(0, 1, 10
     """
     steps = check_steps(steps)
     x = np.linspace(*x_range, num_points)[:, None]
-    traj = adapt_trajectory(net, phi, task[0], task[1], alpha, steps[-1], loss)
+    if adapt is None:
+        rows = adapt_trajectory(net, phi, task[0], task[1], alpha, steps[-1], loss)[list(steps)]
+    else:
+        rows = adapt(phi, task, steps)
     ax.plot(x[:, 0], amplitude * np.sin(x[:, 0] - phase), color="black", lw=2, label="ground truth")
     for i, s in enumerate(steps):
         label = "pre-update (phi)" if s == 0 else f"after {s} step{'s' if s > 1 else ''}"
         ax.plot(
-            x[:, 0], net.forward(traj[s], x)[:, 0], ls="--" if s == 0 else "-", color=f"C{i}", label=label
+            x[:, 0], net.forward(rows[i], x)[:, 0], ls="--" if s == 0 else "-", color=f"C{i}", label=label
         )
     ax.scatter(np.ravel(task[0]), np.ravel(task[1]), color="black", marker="^", s=40, zorder=5,
                label=f"{len(task[0])} support points")  # fmt: skip
@@ -86,9 +91,11 @@ def plot_loss_vs_steps(ax, curves, logy=True, ylabel="mean query MSE"):
     return ax
 
 
-def sine_figure(net, phi, task, alpha, amplitude, phase, curves, title=None, steps=(0, 1, 10), label=None):
+def sine_figure(net, phi, task, alpha, amplitude, phase, curves, title=None, steps=(0, 1, 10), label=None,
+                adapt=None):  # fmt: skip
     """Both panels side by side on a new ``matplotlib.figure.Figure`` (no pyplot, no global state);
-    ``label`` names the algorithm whose ``phi`` adapts in the left panel.
+    ``label`` names the algorithm whose ``phi`` adapts in the left panel, with ``adapt`` (see
+    :func:`plot_adaptation`).
 
     Save it with ``fig.savefig(path)``.
     """
@@ -96,7 +103,7 @@ def sine_figure(net, phi, task, alpha, amplitude, phase, curves, title=None, ste
 
     fig = Figure(figsize=(11.0, 4.2), layout="constrained")
     left, right = fig.subplots(1, 2)
-    plot_adaptation(left, net, phi, task, alpha, amplitude, phase, steps)
+    plot_adaptation(left, net, phi, task, alpha, amplitude, phase, steps, adapt=adapt)
     left.set_title("a held-out task" if label is None else f"{label}: adapting to a held-out task")
     plot_loss_vs_steps(right, curves)
     right.set_title("held-out tasks: query MSE after adapting")

@@ -14,13 +14,13 @@ PROG = "tinymeta sine"
 
 
 def build_parser() -> a.Parser:
-    from ..jobs.sine import ALGOS, DEFAULT_ITERATIONS
+    from ..jobs.sine import ACTIVATION, ACTIVATIONS, ALGOS, DEFAULT_ITERATIONS, IMAML_DEFAULTS
 
     p = a.Parser(
         prog=PROG,
-        description="Meta-train a 1-40-40-1 ReLU network on sine waves (Finn et al. 2017, Sec. 5.1), "
-        "evaluate "
-        "on held-out tasks, write OUT/summary.json, OUT/sine.png and OUT/checkpoint.npz.",
+        description="Meta-train a 1-40-40-1 network (ReLU unless --activation) on sine waves (Finn et al. "
+        "2017, Sec. 5.1) with MAML, first-order MAML, Reptile, joint training, iMAML, Meta-SGD or ANIL, "
+        "evaluate on held-out tasks, write OUT/summary.json, OUT/sine.png and OUT/checkpoint.npz.",
         formatter_class=a.HelpFormatter,
     )
     add = p.add_argument
@@ -41,9 +41,15 @@ def build_parser() -> a.Parser:
         dest="k",
         type=a.count0,
         default=None,
-        help="k, inner steps (default: 1 for maml/fomaml, 5 for reptile, 0 for joint)",
+        help="k, inner steps (default: 1 for maml/fomaml/metasgd/anil, 5 for reptile and imaml, 0 for joint "
+        "and exact imaml)",
     )
-    add("--alpha", type=a.positive, default=0.01, help="inner SGD step size (training and evaluation)")
+    add(
+        "--alpha",
+        type=a.positive,
+        default=0.01,
+        help="inner SGD step size (training and evaluation); metasgd: the start of every learned step size",
+    )
     add("--meta-batch", type=a.count1, default=25, help="M, tasks per outer iteration")
     add(
         "--outer-lr",
@@ -61,6 +67,33 @@ def build_parser() -> a.Parser:
     )
     add("--shots", dest="K", type=a.count1, default=10, help="K, support points per task")
     add(
+        "--activation",
+        choices=ACTIVATIONS,
+        default=ACTIVATION,
+        help="hidden activation of the 1-40-40-1 network (exact imaml needs a smooth one: tanh, softplus)",
+    )
+    add(
+        "--lam",
+        type=a.positive,
+        default=None,
+        help=f"imaml: proximal strength lambda (default {IMAML_DEFAULTS['lam']})",
+    )
+    add(
+        "--cg-iterations",
+        type=a.count1,
+        default=None,
+        help="imaml, practical variant (approximate): k "
+        f"gradient steps on the proximal objective, then this many CG iterations (default "
+        f"{IMAML_DEFAULTS['cg_iterations']})",
+    )
+    add(
+        "--tol",
+        type=a.positive,
+        default=None,
+        help="imaml, exact: solve the inner problem and the CG "
+        "system to this tolerance (k = 0; needs --activation tanh or softplus)",
+    )
+    add(
         "--backend",
         choices=("numpy", "numba"),
         default=None,
@@ -72,7 +105,15 @@ def build_parser() -> a.Parser:
         "--resume", action="store_true", help="continue the run in OUT (same settings; --iterations may grow)"
     )
     add("--overwrite", action="store_true", help="replace the run in OUT")
-    add("--compare", action="store_true", help="also train the other algorithms with the same budget")
+    add(
+        "--compare",
+        nargs="?",
+        const="classic",
+        choices=("classic", "all"),
+        default=None,
+        help="also train the other algorithms with the same budget: maml, fomaml, reptile and joint "
+        "(--compare), or all seven (--compare all)",
+    )
     add("--no-progress", dest="progress", action="store_false", help="no progress bar")
     return p  # fmt: skip
 
@@ -93,7 +134,9 @@ def main(argv=None) -> int:
                        meta_batch=args.meta_batch, outer_lr=args.outer_lr, epsilon=epsilon, K=args.K,
                        backend=args.backend, eval_tasks=args.eval_tasks,
                        checkpoint_every=args.checkpoint_every,
-                       time_budget=args.time_budget, compare=args.compare)  # fmt: skip
+                       time_budget=args.time_budget, compare={None: False, "classic": True, "all": "all"}[
+                           args.compare], activation=args.activation, lam=args.lam, tol=args.tol,
+                       cg_iterations=args.cg_iterations)  # fmt: skip
     except a.user_errors() as e:
         return a.fail(PROG, e)
     out = args.out if args.out is not None else os.path.join("runs", f"sine-{args.algo}")

@@ -7,6 +7,14 @@ MAML). Reptile: k = 5 full-batch SGD steps of alpha = 0.01 and epsilon annealed 
 paper. 10,000 iterations by default: about 25 s for all four algorithms with the Numba kernels on one
 core (plus their one-time compilation), where every meta-learner is far ahead of joint training.
 
+Beyond MAML, in the same setting (:mod:`tinymeta.training.beyond_maml`): Meta-SGD (k = 1, every learned
+step size starting at alpha) and ANIL (k = 1, the head only) adapt as they were trained; iMAML runs the
+paper's practical variant by default (:data:`IMAML_DEFAULTS`: k gradient steps of size alpha on the
+proximal objective, lam, 5 CG iterations; approximate), which works on the ReLU network. Exact iMAML
+(``tol``) needs a smooth ``activation`` (tanh, softplus): on ReLU its inner solve cannot converge, and
+it is refused with that reason. ``compare=True`` trains the four algorithms above beside the main one;
+``compare="all"`` all seven.
+
 Held-out tasks: ``Sine(K).evaluation_tasks(n, seed=20170309, K_query=100)``; with n = 500 these are, up
 to float32 rounding, the 500 test tasks of the reference implementations (same generator, same order).
 
@@ -32,8 +40,12 @@ from ..training.config import optimizer_to_dict
 from . import rundir
 
 SIZES, ACTIVATION = (1, 40, 40, 1), "relu"
-ALGOS = ("maml", "fomaml", "reptile", "joint")
-DEFAULT_K = {"maml": 1, "fomaml": 1, "reptile": 5, "joint": 0}
+ACTIVATIONS = ("relu", "tanh", "softplus", "sigmoid")
+CLASSIC = ("maml", "fomaml", "reptile", "joint")
+ALGOS = (*CLASSIC, "imaml", "metasgd", "anil")
+DEFAULT_K = {"maml": 1, "fomaml": 1, "reptile": 5, "joint": 0, "imaml": 5, "metasgd": 1, "anil": 1}
+IMAML_DEFAULTS = {"lam": 2.0, "cg_iterations": 5}
+"""iMAML's practical variant here: lam and the CG iterations of the paper's Omniglot runs (Table 2)."""
 DEFAULT_ITERATIONS = 10000
 DEFAULT_EPSILON = (1.0, 0.0)
 """Reptile's outer step here: 1 annealed linearly to 0, as in the Reptile code's own experiments. With the
@@ -55,6 +67,10 @@ class SineJob:
     eval_tasks: int
 
     @property
+    def activation(self) -> str:
+        return self.main.net["activation"]
+
+    @property
     def main(self) -> TrainConfig:
         return self.runs[0]
 
@@ -64,16 +80,35 @@ class SineJob:
 
 def sine_job(algo="maml", *, iterations=DEFAULT_ITERATIONS, seed=0, k=None, alpha=0.01, meta_batch=25,
              outer_lr=None, epsilon=None, K=10, backend=None, eval_tasks=500, checkpoint_every=500,
-             time_budget=None, compare=False) -> SineJob:  # fmt: skip
+             time_budget=None, compare=False, activation=ACTIVATION, lam=None, tol=None,
+             cg_iterations=None) -> SineJob:  # fmt: skip
     """The settings of a sine run, checked once (every error names the setting and what it expects).
 
     ``k`` applies to the main algorithm (default :data:`DEFAULT_K`); ``outer_lr`` to the algorithms with an
-    outer optimizer, ``epsilon`` to Reptile; with ``compare`` the other algorithms of :data:`ALGOS` are
-    trained too, with their defaults and the same budget.
+    outer optimizer, ``epsilon`` to Reptile, ``lam``, ``tol`` (exact) and ``cg_iterations`` (practical
+    variant) to iMAML; with ``compare`` (True: the four of :data:`CLASSIC`; ``"all"``: all of
+    :data:`ALGOS`) the other algorithms are trained too, with their defaults and the same budget.
     """
     validate.one_of("algo", algo, ALGOS)
+    validate.one_of("activation", activation, ACTIVATIONS)
     K, eval_tasks = validate.count("K", K, minimum=1), validate.count("eval_tasks", eval_tasks, minimum=2)
-    algos = [algo] + ([a for a in ALGOS if a != algo] if compare else [])
+    if compare not in (False, True, "all"):
+        raise ValueError(
+            f"compare must be False, True (the four classic algorithms) or 'all'; got {compare!r}"
+        )
+    others = ALGOS if compare == "all" else CLASSIC if compare else ()
+    algos = [algo] + [a for a in others if a != algo]
+    imaml = {"lam": lam, "tol": tol, "cg_iterations": cg_iterations}
+    if any(v is not None for v in imaml.values()) and "imaml" not in algos:
+        raise ValueError("lam, tol and cg_iterations are iMAML's settings; they need algo='imaml' or "
+                         "compare='all'")  # fmt: skip
+    if tol is not None and activation == "relu":
+        raise ValueError("tol: exact iMAML needs a smooth activation (on ReLU the inner minimiser lies on a "
+                         "kink and the solve cannot converge); use activation='tanh' or 'softplus', or "
+                         "the practical variant (cg_iterations) without tol")  # fmt: skip
+    if tol is None and cg_iterations is None:
+        imaml["cg_iterations"] = IMAML_DEFAULTS["cg_iterations"]
+    imaml["lam"] = IMAML_DEFAULTS["lam"] if lam is None else lam
     if epsilon is not None and "reptile" not in algos:
         raise ValueError("epsilon is Reptile's outer step; it needs algo='reptile' or compare")
     if outer_lr is not None and algos == ["reptile"]:
@@ -83,16 +118,18 @@ def sine_job(algo="maml", *, iterations=DEFAULT_ITERATIONS, seed=0, k=None, alph
     if k is not None and algo == "joint" and k != 0:
         raise ValueError(f"k: algo='joint' trains at phi itself (k = 0); got k={k}")
     outer = optimizer_to_dict(Adam(1e-3 if outer_lr is None else outer_lr))
+    default_k = {**DEFAULT_K, "imaml": 0 if tol is not None else DEFAULT_K["imaml"]}  # exact iMAML: k = 0
     runs = []
     for a in algos:
         runs.append(TrainConfig(
             algo=a, iterations=iterations, alpha=alpha,
-            k=k if (a == algo and k is not None) else DEFAULT_K[a],
+            k=k if (a == algo and k is not None) else default_k[a],
             meta_batch=meta_batch, seed=seed, backend=backend, time_budget=time_budget,
             checkpoint_every=checkpoint_every, eval_steps=EVAL_STEPS,
             outer_optimizer=None if a == "reptile" else outer,
             epsilon=(DEFAULT_EPSILON if epsilon is None else epsilon) if a == "reptile" else None,
-            net={"sizes": list(SIZES), "activation": ACTIVATION, "batch_norm": False}, family=repr(Sine(K=K)),
+            net={"sizes": list(SIZES), "activation": activation, "batch_norm": False}, family=repr(Sine(K=K)),
+            **(imaml if a == "imaml" else {}),
         ))  # fmt: skip
     job = SineJob(tuple(runs), K, eval_tasks)
     _check_memory(job)
@@ -118,7 +155,7 @@ def run_sine(job: SineJob, out, *, resume=False, overwrite=False, progress=True,
     t0 = time.perf_counter()
     out, lock = rundir.prepare(out, resume=resume, overwrite=overwrite)
     with lock:
-        net, family = MLP(list(SIZES), ACTIVATION), Sine(K=job.K)
+        net, family = MLP(list(SIZES), job.activation), Sine(K=job.K)
         tasks, amp, phase = family.evaluation_tasks(job.eval_tasks, seed=EVAL_SEED, K_query=EVAL_QUERY_POINTS)
         runs, failure = {}, None
         for config in job.runs:
@@ -200,5 +237,10 @@ def _figure(net, main, runs, task, amp, phase, job):
     curves = {f"{ALGORITHMS[a].label} (k={r.config.k})": e for a, (r, e) in runs.items()}
     title = (f"{ALGORITHMS[job.main.algo].label} on sine waves: {main.iterations} iterations, K = {job.K}; "
              f"{job.eval_tasks} held-out tasks")  # fmt: skip
-    label = ALGORITHMS[job.main.algo].label
-    return sine_figure(net, main.phi, task, job.main.alpha, amp, phase, curves, title=title, label=label)
+    c = job.main
+    label = ALGORITHMS[c.algo].label
+    adapt = ALGORITHMS[c.algo].adapter(batch_functions(c.backend), net, c, main.inner_state, c.seed,
+                                       params=main.params)  # fmt: skip
+    return sine_figure(
+        net, main.phi, task, c.alpha, amp, phase, curves, title=title, label=label, adapt=adapt
+    )
