@@ -30,7 +30,7 @@ def crash_at_call(monkeypatch, n, exc):
     """Make the n-th meta-batch computation raise ``exc`` (a crash in the middle of a run)."""
     real, calls = loop_mod.batch_functions, {"n": 0}
 
-    def patched(backend=None):
+    def patched(backend=None, dtype="float64"):
         def wrap(fn):
             def inner(*args, **kw):
                 calls["n"] += 1
@@ -40,7 +40,7 @@ def crash_at_call(monkeypatch, n, exc):
 
             return inner
 
-        return {name: wrap(fn) for name, fn in real(backend).items()}
+        return {name: wrap(fn) for name, fn in real(backend, dtype).items()}
 
     monkeypatch.setattr(loop_mod, "batch_functions", patched)
 

@@ -16,6 +16,8 @@ the reference by float32 rounding, not float64's. Tolerances, relative to the re
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from test_kernels_batchnorm import bn_problem
@@ -143,3 +145,26 @@ def test_omniglot_sized_network(batch_norm):
         ref_value, ref_g = ref(net, phi, batch, 0.4, 1, "cross_entropy")
         np.testing.assert_allclose(value, ref_value, rtol=VALUE_RTOL)
         assert_float32_close(g, ref_g)
+
+
+@pytest.mark.fast
+def test_training_config_carries_the_dtype():
+    """dtype is a TrainConfig field: checked, kept through JSON (older configs read as float64), not
+    changeable on resume (it changes the trajectory), and the loop runs the float32 kernels with it."""
+    from tinymeta import Sine, meta_train
+    from tinymeta.training.config import TrainConfig, check_resumable
+
+    net = MLP([1, 8, 1], "tanh")
+    runs = {dt: meta_train(net, Sine(), "maml", 3, alpha=0.01, k=1, backend="numba", progress=False, dtype=dt)
+            for dt in ("float64", "float32")}  # fmt: skip
+    config = runs["float32"].config
+    assert config.dtype == "float32" and TrainConfig.from_json(config.to_json()) == config
+    older = {key: value for key, value in json.loads(config.to_json()).items() if key != "dtype"}
+    assert TrainConfig.from_json(json.dumps({**older, "backend": "numpy"})).dtype == "float64"
+    with pytest.raises(ValueError, match="dtype: checkpoint 'float64', now 'float32'"):
+        check_resumable(runs["float64"].config, config, 3, "run.npz")
+    with pytest.raises(ValueError, match="float64 only"):
+        TrainConfig(**{**config.to_dict(), "backend": "numpy"})
+    a, b = runs["float32"].phi, runs["float64"].phi
+    assert a.dtype == np.float64 and not np.array_equal(a, b)
+    np.testing.assert_allclose(a, b, rtol=0, atol=1e-5 * np.abs(b).max())  # 3 Adam steps of lr 1e-3

@@ -128,8 +128,8 @@ def test_divergence_saves_the_last_good_state(monkeypatch, tmp_path):
     real = loop_mod.batch_functions
     calls = {"n": 0}
 
-    def patched(backend=None):
-        maml = real(backend)["maml"]
+    def patched(backend=None, dtype="float64"):
+        maml = real(backend, dtype)["maml"]
 
         def poisoned(*args, **kw):
             calls["n"] += 1

@@ -90,13 +90,15 @@ def omniglot_job(algo="maml", *, ways=5, shots=1, iterations=60000, seed=0, meta
                  backend=None, time_budget=None, inner_optimizer=None, inner_batch=None, train_shots=None,
                  test_batch=None, epsilon=(1.0, 0.0), outer_lr=1e-3, outer_lr_final=None, curve_every_s=None,
                  curve_tasks=50, data_dir=None, batch_norm=False, tail=None,
-                 tail_shots=None) -> OmniglotJob:  # fmt: skip
+                 tail_shots=None, dtype="float64") -> OmniglotJob:  # fmt: skip
     """The settings of an Omniglot run with the per-algorithm :data:`DEFAULTS` filled in, checked once.
 
     ``batch_norm=True``: the MAML paper's network, each hidden layer normalised with the statistics of
     the batch at hand (transductive, :mod:`tinymeta.batchnorm`); it runs on a backend of
     :data:`BATCH_NORM_BACKENDS`, chosen when ``backend`` is None and ``$TINYMETA_BACKEND`` is unset.
-    ``tail``, ``tail_shots``: algo="fomaml-tail" only (:mod:`tinymeta.fomaml_tail`)."""
+    ``tail``, ``tail_shots``: algo="fomaml-tail" only (:mod:`tinymeta.fomaml_tail`).
+    ``dtype="float32"``: the Numba kernels compute in single precision (training images are then built
+    as float32); phi, the optimizers and the evaluation stay float64 (:class:`TrainConfig`)."""
     d = DEFAULTS[validate.one_of("algo", algo, tuple(DEFAULTS))]
     pick = lambda value, name: d.get(name) if value is None else value  # noqa: E731
     alpha, k, meta_batch = pick(alpha, "alpha"), pick(k, "k"), pick(meta_batch, "meta_batch")
@@ -138,7 +140,7 @@ def omniglot_job(algo="maml", *, ways=5, shots=1, iterations=60000, seed=0, meta
         eval_batch_size=pick(test_batch, "test_batch") if reptile and inner_optimizer == "adam" else None,
         init="he", net={"sizes": [784, *hidden, ways], "activation": "relu", "batch_norm": batch_norm},
         family=f"omniglot(split={split!r}, ways={ways}, shots={train_shots}, query_shots={train_query})",
-        tail=tail, tail_shots=tail_shots,
+        tail=tail, tail_shots=tail_shots, dtype=dtype,
     )  # fmt: skip
     job = OmniglotJob(config, ways, shots, query_shots, train_shots, test_steps, test_tasks, hidden,
                       validate.one_of("split", split, ("maml", "lake")), curve_tasks, data_dir)  # fmt: skip
@@ -195,7 +197,7 @@ def run_omniglot(job: OmniglotJob, out, *, resume=False, overwrite=False, progre
         try:
             support_only = ALGORITHMS[c.algo].outer == "interpolate"  # Reptile, fomaml-tail: no query set
             train_tasks = OmniglotTasks(meta_train, job.ways, job.train_shots,
-                                        1 if support_only else job.query_shots)  # fmt: skip
+                                        1 if support_only else job.query_shots, dtype=c.dtype)  # fmt: skip
             test_sampler = OmniglotTasks(meta_test, job.ways, job.shots, job.query_shots)
         except ValueError as e:
             raise OmniglotJobError(f"{e} (split {job.split!r})") from None
@@ -227,7 +229,7 @@ def run_omniglot(job: OmniglotJob, out, *, resume=False, overwrite=False, progre
 
 def _adapter(net, config, result):
     """A fresh test-time inner loop each call (Reptile/Adam: the same mini-batches for the same tasks)."""
-    functions = batch_functions(config.backend)
+    functions = batch_functions(config.backend, config.dtype)
     return lambda: ALGORITHMS[config.algo].adapter(
         functions, net, config, result.inner_state, config.seed, params=result.params
     )
@@ -244,7 +246,7 @@ def _summary(job, result, scores, steps, net, data_dir, eval_seconds, out):
         "test_steps": job.test_steps, "train_seconds": result.train_seconds,
         "iterations_per_second": result.iterations / max(result.train_seconds, 1e-9),
         "stopped_by": result.stopped_by, "resumed_from_iteration": result.start_iteration,
-        "batch_norm": job.train.net["batch_norm"], "backend": job.train.backend,
+        "batch_norm": job.train.net["batch_norm"], "backend": job.train.backend, "dtype": job.train.dtype,
         "eval_seconds": eval_seconds,
         "accuracy_by_test_steps": {str(s): a for s, a in zip(steps, acc, strict=True)},
         "ci95_by_test_steps": {str(s): h for s, h in zip(steps, ci, strict=True)},

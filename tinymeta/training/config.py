@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass
 
 from .. import validate
-from ..backends import check_backend
+from ..backends import check_backend, check_dtype
 from ..evaluation import check_steps
 from ..hessian_operator import check_tol
 from ..losses import LOSSES
@@ -26,7 +26,8 @@ MAY_CHANGE = ("iterations", "time_budget", "eval_every", "eval_every_seconds", "
 """Fields that may differ between a checkpoint and the run that resumes it; every other must be equal."""
 
 INITS = ("uniform", "he", "phi0")
-LATER_FIELDS = {"tail": None, "tail_shots": None, "lam": None, "tol": None, "cg_iterations": None}
+LATER_FIELDS = {"tail": None, "tail_shots": None, "lam": None, "tol": None, "cg_iterations": None,
+                "dtype": "float64"}  # fmt: skip
 """Fields added after the checkpoint format was fixed, with the value an older config means."""
 
 
@@ -58,6 +59,9 @@ class TrainConfig:
         the schedules then run over the budget or the iterations, whichever ends first
     seed : int >= 0, seeds the initial phi and the task stream
     backend : {"numpy", "numba"}
+    dtype : {"float64", "float32"}, the arithmetic of the per-iteration work: "float32" runs the Numba
+        kernels in single precision (backend "numba" only); phi, the optimizers' states and checkpoints
+        stay float64 either way. Not in :data:`MAY_CHANGE`: it changes the trajectory
     eval_every : int >= 1 or None, evaluate every this many iterations
     eval_every_seconds : float > 0 or None, evaluate every this many seconds of training (and at 0)
     eval_steps : tuple of int, inner steps after which held-out tasks are scored
@@ -105,6 +109,7 @@ class TrainConfig:
     lam: float | None = None
     tol: float | None = None
     cg_iterations: int | None = None
+    dtype: str = "float64"
 
     def __post_init__(self):
         set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731 (frozen dataclass)
@@ -116,6 +121,7 @@ class TrainConfig:
         set_("loss", validate.one_of("loss", self.loss, LOSSES))
         set_("seed", validate.count("seed", self.seed))
         set_("backend", check_backend(self.backend))
+        set_("dtype", check_dtype(self.dtype, self.backend))
         set_("init", validate.one_of("init", self.init, INITS))
         set_("eval_steps", check_steps(self.eval_steps))
         if self.net:  # every config names its network in full (batch norm off unless said)

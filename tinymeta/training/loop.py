@@ -127,7 +127,7 @@ def train(net, family, config: TrainConfig, *, eval_tasks=None, checkpoint_path=
             raise ValueError("eval_tasks is empty; pass held-out tasks or None")
         check_task(net, first, config.loss)
     try:
-        functions = batch_functions(config.backend)
+        functions = batch_functions(config.backend, config.dtype)
     except ImportError as e:
         raise ImportError(f"backend={config.backend!r} is not available ({e}); use backend 'numpy'") from e
     if log is None:

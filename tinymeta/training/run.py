@@ -15,7 +15,7 @@ def meta_train(net, family, algo, iterations, *, alpha, k, meta_batch=25, outer_
                time_budget=None, seed=0, backend=None, loss="mse", init=None, eval_tasks=None,
                eval_every=None, eval_every_seconds=None, eval_steps=tuple(range(11)), eval_batch_size=None,
                checkpoint_path=None, checkpoint_every=None, resume=False, progress=True, phi0=None,
-               log=None, lam=None, tol=None, cg_iterations=None) -> TrainResult:  # fmt: skip
+               log=None, lam=None, tol=None, cg_iterations=None, dtype="float64") -> TrainResult:  # fmt: skip
     """Meta-train ``net`` on tasks from ``family`` with ``algo`` for ``iterations`` outer iterations.
 
     Parameters
@@ -35,6 +35,7 @@ def meta_train(net, family, algo, iterations, *, alpha, k, meta_batch=25, outer_
     time_budget : float > 0, stop after this many seconds of training (the schedules then span the budget)
     seed : int >= 0, fixes phi's initialisation and the task stream
     backend : {"numpy", "numba"}, default :func:`tinymeta.backends.default_backend`; never swapped silently
+    dtype : {"float64", "float32"}, the kernels' arithmetic ("float32": backend "numba"; phi stays float64)
     loss : {"mse", "cross_entropy"}
     init : {"uniform", "he", "phi0"}, default "phi0" if ``phi0`` is given, else "uniform" (``net.init(seed)``)
     eval_tasks : sequence of Task, optional; scored every ``eval_every`` iterations, every
@@ -65,7 +66,7 @@ def meta_train(net, family, algo, iterations, *, alpha, k, meta_batch=25, outer_
         backend=backend, eval_every=eval_every, eval_every_seconds=eval_every_seconds,
         eval_steps=eval_steps, eval_batch_size=eval_batch_size, checkpoint_every=checkpoint_every,
         init=("phi0" if phi0 is not None else "uniform") if init is None else init,
-        net=net_spec(net), family=repr(family), lam=lam, tol=tol, cg_iterations=cg_iterations,
+        net=net_spec(net), family=repr(family), lam=lam, tol=tol, cg_iterations=cg_iterations, dtype=dtype,
     )  # fmt: skip
     if (resume or checkpoint_every is not None) and checkpoint_path is None:
         raise ValueError("resume and checkpoint_every need a checkpoint_path")
