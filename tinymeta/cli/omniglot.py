@@ -12,8 +12,6 @@ Example (the MAML paper's 5-way 1-shot protocol, 10 minutes of training)::
 
 from __future__ import annotations
 
-import sys
-
 from . import args as a
 
 PROG = "tinymeta omniglot"
@@ -137,7 +135,7 @@ def build_parser() -> a.Parser:
         "--batch-norm",
         action="store_true",
         help="the MAML paper's MLP: batch norm on every hidden layer with the statistics of the batch at "
-        "hand (transductive), a learned shift, eps 1e-3; runs on backend numpy for now",
+        "hand (transductive), a learned shift, eps 1e-3",
     )
     add("--outer-lr", type=a.positive, default=1e-3, help="outer Adam learning rate (maml, fomaml)")
     add(
@@ -198,8 +196,6 @@ def main(argv=None) -> int:
                            tail=args.tail, tail_shots=args.tail_shots, dtype=args.dtype)  # fmt: skip
     except a.user_errors() as e:
         return a.fail(PROG, e)
-    if args.batch_norm and args.backend is None:
-        print(f"{PROG}: batch norm runs on backend {job.train.backend}", file=sys.stderr)
     out = args.out or f"runs/omniglot-{job.train.algo}-{job.ways}way-{job.shots}shot"
     return a.run_job(
         PROG,

@@ -31,12 +31,11 @@ References: Finn et al. (2017), MAML, section 5.1; Nichol et al. (2018), Reptile
 from __future__ import annotations
 
 import dataclasses
-import os
 import time
 from dataclasses import dataclass
 
 from .. import __version__, validate
-from ..backends import ENV_VAR, batch_functions, check_backend
+from ..backends import batch_functions
 from ..evaluation import evaluate
 from ..inner import DivergenceError
 from ..omniglot import OmniglotTasks, evaluation_tasks, find_data_dir, load_split
@@ -54,8 +53,6 @@ DEFAULTS = {  # per algorithm: MAML's code and the Reptile paper's Omniglot sett
                     train_shots=10, test_batch=5),
 }  # fmt: skip
 DEFAULTS["fomaml-tail"] = dict(DEFAULTS["reptile"])  # first-order MAML as the Reptile code runs it
-BATCH_NORM_BACKENDS = ("numpy",)
-"""Backends that compute batch norm (the Numba kernels refuse it until they have it)."""
 
 
 class OmniglotJobError(ValueError):
@@ -94,8 +91,7 @@ def omniglot_job(algo="maml", *, ways=5, shots=1, iterations=60000, seed=0, meta
     """The settings of an Omniglot run with the per-algorithm :data:`DEFAULTS` filled in, checked once.
 
     ``batch_norm=True``: the MAML paper's network, each hidden layer normalised with the statistics of
-    the batch at hand (transductive, :mod:`tinymeta.batchnorm`); it runs on a backend of
-    :data:`BATCH_NORM_BACKENDS`, chosen when ``backend`` is None and ``$TINYMETA_BACKEND`` is unset.
+    the batch at hand (transductive, :mod:`tinymeta.batchnorm`), on either backend.
     ``tail``, ``tail_shots``: algo="fomaml-tail" only (:mod:`tinymeta.fomaml_tail`).
     ``dtype="float32"``: the Numba kernels compute in single precision (training images are then built
     as float32); phi, the optimizers and the evaluation stay float64 (:class:`TrainConfig`)."""
@@ -111,7 +107,6 @@ def omniglot_job(algo="maml", *, ways=5, shots=1, iterations=60000, seed=0, meta
         raise ValueError(f"outer_lr_final: {algo} has no outer optimizer (its outer step is epsilon)")
     if not isinstance(batch_norm, bool):
         raise TypeError(f"batch_norm must be True or False; got {batch_norm!r}")
-    backend = _batch_norm_backend(backend) if batch_norm else backend
     train_shots = shots if (train_shots is None and not reptile) else pick(train_shots, "train_shots")
     test_steps = (k if not reptile else d["test_steps"]) if test_steps is None else test_steps
     for name, value in (("ways", ways), ("shots", shots), ("query_shots", query_shots), ("train_shots",
@@ -146,18 +141,6 @@ def omniglot_job(algo="maml", *, ways=5, shots=1, iterations=60000, seed=0, meta
                       validate.one_of("split", split, ("maml", "lake")), curve_tasks, data_dir)  # fmt: skip
     _check_memory(job)
     return job
-
-
-def _batch_norm_backend(backend):
-    """The backend of a run with batch norm: one of :data:`BATCH_NORM_BACKENDS`, said out loud."""
-    if backend is None and not os.environ.get(ENV_VAR, "").strip():
-        return BATCH_NORM_BACKENDS[0]
-    chosen = check_backend(backend)
-    if chosen not in BATCH_NORM_BACKENDS:
-        source = f"${ENV_VAR}={chosen}" if backend is None else f"backend={chosen!r}"
-        raise ValueError(f"batch_norm=True runs on backend {' or '.join(map(repr, BATCH_NORM_BACKENDS))} "
-                         f"(the Numba kernels have no batch norm yet); got {source}")  # fmt: skip
-    return chosen
 
 
 def _check_memory(job):
