@@ -1,9 +1,12 @@
 """Where the per-iteration work runs: the NumPy reference or its Numba twins.
 
 Both backends offer the same functions with the same arguments, results (to rtol 1e-12) and
-errors: ``maml``, ``fomaml``, ``reptile`` (SGD inner loop) and ``reptile_adam`` (Adam inner loop
-whose state runs through the tasks). ``metasgd``, ``anil``, ``imaml`` (exact iMAML) and
-``imaml_approx`` (iMAML's practical variant) are the NumPy reference in both, for now.
+errors: ``maml``, ``fomaml``, ``reptile`` (SGD inner loop), ``reptile_adam`` (Adam inner loop
+whose state runs through the tasks), ``metasgd``, ``anil`` and ``imaml_approx`` (iMAML's practical
+variant; rtol 1e-12 where iMAML's system I + H_A/lam is positive definite, see
+tests/test_kernels_beyond.py). ``imaml`` (exact iMAML) is the NumPy reference in both: its time goes
+to SciPy's solver loops, which a kernel would have to re-implement (measured in
+benchmarks/bench_beyond.py).
 :func:`batch_functions` returns them for a backend; :func:`default_backend` reads
 ``TINYMETA_BACKEND``. This module is the only place that chooses; nothing switches backend silently.
 
@@ -92,8 +95,9 @@ def batch_functions(backend=None, dtype="float64"):
     from . import kernels
 
     functions = {"maml": kernels.maml_batch, "fomaml": kernels.fomaml_batch, "reptile": kernels.reptile_batch,
-                 "reptile_adam": kernels.reptile_adam_batch, "metasgd": metasgd_batch, "anil": anil_batch,
-                 "imaml": imaml_batch, "imaml_approx": imaml_approx_batch}  # fmt: skip
+                 "reptile_adam": kernels.reptile_adam_batch, "metasgd": kernels.metasgd_batch,
+                 "anil": kernels.anil_batch, "imaml": imaml_batch,
+                 "imaml_approx": kernels.imaml_approx_batch}  # fmt: skip
     if dtype == "float64":
         return functions
     return {name: functools.partial(fn, dtype=dtype) if name in FLOAT32_KERNELS else _no_float32(name)

@@ -32,6 +32,13 @@ NumPy reference (readable, what the tutorials teach)   Numba twin
 :func:`tinymeta.maml.maml_value_and_grad` (eq. (3.3))  ``meta._maml_task``
 :func:`tinymeta.reptile.reptile_adapt` (eq. (4.1))     ``meta._reptile_task``; with Adam ``adam._adam``
 :meth:`tinymeta.Adam.update`                           ``adam._adam``
+:func:`tinymeta.metasgd.metasgd_batch` (eqs. (6.1)-3)  :func:`metasgd_batch`: ``metasgd.metasgd_kernel``
+:func:`tinymeta.anil.anil_batch` (eqs. (7.1), (7.2))   :func:`anil_batch`: ``metasgd.metasgd_kernel``
+                                                       with alphas = alpha m (m: the head's mask)
+:func:`tinymeta.imaml_approx.imaml_approx_batch`       :func:`imaml_approx_batch`:
+(eqs. (5.5), (5.3) by n CG iterations)                 ``imaml.imaml_approx_kernel`` (CG as scipy's)
+:func:`tinymeta.imaml.imaml_batch` (exact iMAML)       none: the time is in SciPy's solver loops
+                                                       (benchmarks/bench_beyond.py measures it)
 =====================================================  ===============================================
 
 * :mod:`.layers`: forward, backward and R-operator of a dense stack, with or without batch norm;
@@ -40,6 +47,7 @@ NumPy reference (readable, what the tutorials teach)   Numba twin
 * :mod:`.losses`: mse and cross-entropy value, gradient and output-space HVP;
 * :mod:`.meta`: the fused kernels, one ``prange`` over tasks, deterministic reduction;
 * :mod:`.adam`: Reptile with a persistent inner Adam, the tasks in order on one thread;
+* :mod:`.metasgd`: Meta-SGD and ANIL; :mod:`.imaml`: iMAML's practical variant (float64 only);
 * :mod:`.workspace`: the preallocated buffers, made once per shape;
 * :mod:`.views`: views into them without reference counting;
 * :mod:`.inputs`: the cheap acceptance of ordinary arguments, and their conversion to the kernels' dtype.
@@ -77,18 +85,28 @@ import numpy as np
 
 from .. import batch as reference
 from .. import validate
+from ..anil import anil_batch as anil_reference
+from ..anil import head_mask
+from ..imaml_approx import imaml_approx_batch as imaml_approx_reference
+from ..metasgd import metasgd_batch as metasgd_reference
+from ..mlp import MLP
 from ..optim import Adam, make_optimizer
 from . import inputs, workspace
 from .adam import reptile_adam_kernel
+from .imaml import CG_RTOL, imaml_approx_kernel
 from .layers import ACTIVATION_CODES
 from .losses import LOSS_CODES
 from .meta import maml_kernel, reptile_kernel
+from .metasgd import metasgd_kernel
 
 __all__ = [
     "maml_batch",
     "fomaml_batch",
     "reptile_batch",
     "reptile_adam_batch",
+    "metasgd_batch",
+    "anil_batch",
+    "imaml_approx_batch",
     "ACTIVATION_CODES",
     "LOSS_CODES",
 ]
@@ -275,3 +293,78 @@ def reptile_adam_batch(net, phi, batch, alpha, k, adam_state, loss="mse", beta1=
     if _failed(value, out, ws.status):
         return reference.reptile_adam_batch(net, phi, batch, alpha, k, adam_state, loss, beta1, inner_indices)
     return value, _float64(out), {"m": _float64(m), "v": _float64(v), "t": state["t"] + B * x.k}
+
+
+def _beyond_inputs(net, phi, batch, k, loss, reference_fn):
+    """Kernel-ready arguments of the Meta-SGD, ANIL and iMAML twins, or None when anything is unusual: the
+    caller then runs ``reference_fn``, which checks, raises like the reference, or computes its result."""
+    if not (isinstance(net, MLP) and net.activation in ACTIVATION_CODES and loss in LOSS_CODES):
+        return None
+    x = inputs.fast(net, phi, batch, 1.0, k, loss, with_query=True)  # alpha: not used by these kernels
+    return None if x is None or _too_few_rows(net, x.xs.shape[1], x.xq.shape[1]) else x
+
+
+def _f64_vector(a, size):
+    return type(a) is np.ndarray and a.dtype == np.float64 and a.shape == (size,) and a.flags.c_contiguous
+
+
+def metasgd_batch(net, phi, alphas, batch, k, loss="mse"):
+    """Mean over the B tasks of (F_i, dF_i/dphi, dF_i/dalphas), eqs. (6.1)-(6.3); twin of
+    :func:`tinymeta.metasgd.metasgd_batch` (same arguments, results and errors; unusual arguments run there).
+
+    Returns ``(float, (P,) array, (P,) array)``."""
+    ref = lambda: metasgd_reference(net, phi, alphas, batch, k, loss)  # noqa: E731
+    x = _beyond_inputs(net, phi, batch, k, loss, ref)
+    if x is None or not _f64_vector(alphas, net.num_params):
+        return ref()
+    value, out, out_alphas = _metasgd(net, x, alphas, loss)
+    if value is None:
+        return ref()
+    return value, out, out_alphas
+
+
+def anil_batch(net, phi, batch, alpha, k, loss="mse"):
+    """Mean over the B tasks of (F_i, g_ANIL,i), eqs. (7.1)-(7.2); twin of :func:`tinymeta.anil.anil_batch`:
+    the Meta-SGD kernel with alphas = alpha m, m the 0/1 mask of the head. Returns ``(float, (P,) array)``."""
+    ref = lambda: anil_reference(net, phi, batch, alpha, k, loss)  # noqa: E731
+    x = _beyond_inputs(net, phi, batch, k, loss, ref)
+    if x is None or not (type(alpha) is float and 0.0 < alpha < np.inf):
+        return ref()
+    value, out, _ = _metasgd(net, x, alpha * head_mask(net), loss)  # the same product as the reference's step
+    return ref() if value is None else (value, out)
+
+
+def _metasgd(net, x, alphas, loss):
+    B, K, Kq, P = x.xs.shape[0], x.xs.shape[1], x.xq.shape[1], net.num_params
+    threads = numba.get_num_threads()
+    key = ("metasgd", net.sizes, K, Kq, x.k, min(B, threads), B, net.batch_norm)
+    ws = workspace.get(net.sizes, [K] * x.k + [Kq], 2 * x.k + 1, 0, min(B, threads), B, key, paired=x.k,
+                       bn=net.batch_norm)  # fmt: skip
+    out, out_alphas, alpha_rows = np.empty(P), np.empty(P), np.empty((B, P))
+    args = (*_codes(net, loss), ws.sizes, x.phi, alphas, x.xs, x.ysf, x.ysi, x.xq, x.yqf, x.yqi, x.k,
+            ws.buf, ws.set_off, ws.extra_off, ws.param_off, ws.task_rows, alpha_rows, ws.values,
+            ws.status)  # fmt: skip
+    value = _run(metasgd_kernel, min(B, threads), threads, (*args, out, out_alphas))
+    if _failed(value, out, ws.status) or not np.all(np.isfinite(out_alphas)):
+        return None, None, None
+    return value, out, out_alphas
+
+
+def imaml_approx_batch(net, phi, batch, lam, alpha, k, cg_iterations, loss="mse"):
+    """Mean over the B tasks of iMAML's practical direction, eqs. (5.5) and (5.3) by ``cg_iterations`` CG
+    iterations; twin of :func:`tinymeta.imaml_approx.imaml_approx_batch`. Returns ``(float, (P,) array)``."""
+    ref = lambda: imaml_approx_reference(net, phi, batch, lam, alpha, k, cg_iterations, loss)  # noqa: E731
+    x = _beyond_inputs(net, phi, batch, k, loss, ref)
+    scalars_ok = all(type(a) is float and 0.0 < a < np.inf for a in (lam, alpha))
+    if x is None or not scalars_ok or not (type(cg_iterations) is int and cg_iterations >= 1):
+        return ref()
+    B, K, Kq = x.xs.shape[0], x.xs.shape[1], x.xq.shape[1]
+    threads = numba.get_num_threads()
+    key = ("imaml_approx", net.sizes, K, Kq, min(B, threads), B, net.batch_norm)
+    ws = workspace.get(net.sizes, [K, Kq], 5, 0, min(B, threads), B, key, paired=1, bn=net.batch_norm)
+    out = np.empty(net.num_params)
+    args = (*_codes(net, loss), ws.sizes, x.phi, x.xs, x.ysf, x.ysi, x.xq, x.yqf, x.yqi, lam, alpha, x.k,
+            cg_iterations, CG_RTOL, ws.buf, ws.set_off, ws.extra_off, ws.param_off, ws.task_rows, ws.values,
+            ws.status, out)  # fmt: skip
+    value = _run(imaml_approx_kernel, min(B, threads), threads, args)
+    return ref() if _failed(value, out, ws.status) else (value, out)
