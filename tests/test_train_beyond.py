@@ -96,14 +96,14 @@ def test_metasgd_resumes_bit_for_bit_and_its_checkpoint_holds_2p_entries(monkeyp
     full = run(RELU, "metasgd", 6, k=1)
     path, real, calls = tmp_path / "run.npz", loop_mod.batch_functions, {"n": 0}
 
-    def crashing(backend=None):
+    def crashing(*how):  # (backend, dtype), as the loop asks
         def metasgd(*args, **kw):
             calls["n"] += 1
             if calls["n"] == 5:
                 raise KeyboardInterrupt
-            return real(backend)["metasgd"](*args, **kw)
+            return real(*how)["metasgd"](*args, **kw)
 
-        return {**real(backend), "metasgd": metasgd}
+        return {**real(*how), "metasgd": metasgd}
 
     monkeypatch.setattr(loop_mod, "batch_functions", crashing)
     with pytest.raises(KeyboardInterrupt):
