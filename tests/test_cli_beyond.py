@@ -73,3 +73,26 @@ def test_refused_settings_exit_2_with_one_line(args, message, capsys, tmp_path):
     err = capsys.readouterr().err
     assert err.startswith("tinymeta sine: error: ") and message in err and err.count("\n") == 1
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize(
+    ("algo", "extra", "k"), [("metasgd", [], 1), ("anil", [], 1), ("imaml", ["--k", "2"], 2)]
+)
+def test_omniglot_runs_each_new_algorithm(algo, extra, k, shared, tmp_path):
+    from tinymeta.cli.omniglot import main as omniglot
+
+    out = tmp_path / algo
+    argv = ["--algo", algo, "--iterations", "2", "--test-tasks", "4", "--hidden", "16", "--backend", "numpy",
+            "--data-dir", str(shared), "--out", str(out), "--no-progress", *extra]  # fmt: skip
+    assert omniglot(argv) == 0
+    s = json.loads((out / "summary.json").read_text())
+    assert s["algo"] == algo and s["test_steps"] == k and 0.0 <= s["accuracy"] <= 1.0
+    P = 784 * 16 + 16 + 16 * 5 + 5
+    assert load_checkpoint(out / "checkpoint.npz").phi.shape == ((2 if algo == "metasgd" else 1) * P,)
+
+
+def test_omniglot_refuses_exact_imaml_on_its_relu_network(capsys, tmp_path):
+    from tinymeta.cli.omniglot import main as omniglot
+
+    assert omniglot(["--algo", "imaml", "--tol", "1e-8", "--out", str(tmp_path / "o")]) == 2
+    assert "exact iMAML needs a smooth activation" in capsys.readouterr().err

@@ -23,7 +23,8 @@ def build_parser() -> a.Parser:
     p = a.Parser(
         prog=PROG,
         description="Meta-train an MLP 784-hidden-N (ReLU, softmax cross-entropy as the plain mean NLL) on "
-        "Omniglot N-way K-shot tasks with MAML, first-order MAML or Reptile; evaluate on held-out "
+        "Omniglot N-way K-shot tasks with MAML, first-order MAML, Reptile, iMAML, Meta-SGD or ANIL; evaluate "
+        "on held-out "
         "characters. fomaml-tail is first-order MAML as the Reptile code runs it (Reptile's inner loop, "
         "only the last step kept).",
         formatter_class=a.HelpFormatter,
@@ -71,7 +72,7 @@ def build_parser() -> a.Parser:
         dest="k",
         type=a.count1,
         default=None,
-        help="k, inner steps in training (default 1; reptile 5)",
+        help="k, inner steps in training (default 1; reptile and imaml 5)",
     )
     add("--test-steps", type=a.count0, default=None, help="inner steps at test time (default: k; reptile 50)")
     add("--test-tasks", type=a.count2, default=1000, help="held-out tasks for the final accuracy")
@@ -130,6 +131,20 @@ def build_parser() -> a.Parser:
         type=a.count1,
         default=None,
         help="fomaml-tail with --tail separate: examples per class held apart for the final step",
+    )
+    add("--lam", type=a.positive, default=None, help="imaml: proximal strength lambda (default 2)")
+    add(
+        "--cg-iterations",
+        type=a.count1,
+        default=None,
+        help="imaml, practical variant (approximate; the default): k gradient steps on the proximal "
+        "objective, then this many CG iterations (default 5)",
+    )
+    add(
+        "--tol",
+        type=a.positive,
+        default=None,
+        help="imaml, exact: solve to this tolerance (needs a smooth activation: refused on this ReLU MLP)",
     )
     add(
         "--batch-norm",
@@ -193,7 +208,8 @@ def main(argv=None) -> int:
                            epsilon=(args.epsilon[0], args.epsilon[-1]), outer_lr=args.outer_lr,
                            outer_lr_final=args.outer_lr_final, curve_every_s=args.curve_every_s,
                            curve_tasks=50, data_dir=args.data_dir, batch_norm=args.batch_norm,
-                           tail=args.tail, tail_shots=args.tail_shots, dtype=args.dtype)  # fmt: skip
+                           tail=args.tail, tail_shots=args.tail_shots, dtype=args.dtype, lam=args.lam,
+                           tol=args.tol, cg_iterations=args.cg_iterations)  # fmt: skip
     except a.user_errors() as e:
         return a.fail(PROG, e)
     out = args.out or f"runs/omniglot-{job.train.algo}-{job.ways}way-{job.shots}shot"

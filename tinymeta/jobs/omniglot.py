@@ -53,6 +53,11 @@ DEFAULTS = {  # per algorithm: MAML's code and the Reptile paper's Omniglot sett
                     train_shots=10, test_batch=5),
 }  # fmt: skip
 DEFAULTS["fomaml-tail"] = dict(DEFAULTS["reptile"])  # first-order MAML as the Reptile code runs it
+DEFAULTS["metasgd"] = dict(DEFAULTS["maml"])  # every learned step size starts at alpha
+DEFAULTS["anil"] = dict(DEFAULTS["maml"])  # alpha: the head's step
+DEFAULTS["imaml"] = dict(alpha=0.4, k=5, meta_batch=32, inner_optimizer="sgd", lam=2.0, cg_iterations=5)
+"""iMAML runs its practical variant here (the ReLU network rules out the exact solve), with the paper's
+lam = 2 and 5 CG iterations (Rajeswaran et al. 2019, Table 2), and 5 inner steps where the paper takes 16."""
 
 
 class OmniglotJobError(ValueError):
@@ -87,16 +92,21 @@ def omniglot_job(algo="maml", *, ways=5, shots=1, iterations=60000, seed=0, meta
                  backend=None, time_budget=None, inner_optimizer=None, inner_batch=None, train_shots=None,
                  test_batch=None, epsilon=(1.0, 0.0), outer_lr=1e-3, outer_lr_final=None, curve_every_s=None,
                  curve_tasks=50, data_dir=None, batch_norm=False, tail=None,
-                 tail_shots=None, dtype="float64") -> OmniglotJob:  # fmt: skip
+                 tail_shots=None, dtype="float64", lam=None, tol=None,
+                 cg_iterations=None) -> OmniglotJob:  # fmt: skip
     """The settings of an Omniglot run with the per-algorithm :data:`DEFAULTS` filled in, checked once.
 
     ``batch_norm=True``: the MAML paper's network, each hidden layer normalised with the statistics of
     the batch at hand (transductive, :mod:`tinymeta.batchnorm`), on either backend.
     ``tail``, ``tail_shots``: algo="fomaml-tail" only (:mod:`tinymeta.fomaml_tail`).
+    ``lam``, ``tol``, ``cg_iterations``: algo="imaml" only (:class:`TrainConfig`; exact iMAML, ``tol``, is
+    refused on this ReLU network with the reason).
     ``dtype="float32"``: the Numba kernels compute in single precision (training images are then built
     as float32); phi, the optimizers and the evaluation stay float64 (:class:`TrainConfig`)."""
     d = DEFAULTS[validate.one_of("algo", algo, tuple(DEFAULTS))]
     pick = lambda value, name: d.get(name) if value is None else value  # noqa: E731
+    if algo == "imaml" and tol is not None and k is None:
+        k = 0  # exact iMAML solves its inner problem; it takes no steps
     alpha, k, meta_batch = pick(alpha, "alpha"), pick(k, "k"), pick(meta_batch, "meta_batch")
     inner_optimizer = pick(inner_optimizer, "inner_optimizer")
     reptile = ALGORITHMS[algo].outer == "interpolate"  # Reptile's data and inner loop (also fomaml-tail)
@@ -112,7 +122,10 @@ def omniglot_job(algo="maml", *, ways=5, shots=1, iterations=60000, seed=0, meta
     for name, value in (("ways", ways), ("shots", shots), ("query_shots", query_shots), ("train_shots",
                         train_shots), ("test_tasks", test_tasks), ("curve_tasks", curve_tasks)):  # fmt: skip
         validate.count(name, value, minimum=2 if name in ("ways", "test_tasks") else 1)
-    validate.count("k", k, minimum=1)
+    if algo == "imaml":
+        lam = pick(lam, "lam")
+        cg_iterations = pick(cg_iterations, "cg_iterations") if tol is None else cg_iterations
+    validate.count("k", k, minimum=0 if tol is not None else 1)
     validate.count("test_steps", test_steps)
     train_query = 1 if reptile else query_shots  # Reptile never looks at a query set in training
     if max(shots + query_shots, train_shots + train_query) > DRAWINGS:
@@ -135,7 +148,7 @@ def omniglot_job(algo="maml", *, ways=5, shots=1, iterations=60000, seed=0, meta
         eval_batch_size=pick(test_batch, "test_batch") if reptile and inner_optimizer == "adam" else None,
         init="he", net={"sizes": [784, *hidden, ways], "activation": "relu", "batch_norm": batch_norm},
         family=f"omniglot(split={split!r}, ways={ways}, shots={train_shots}, query_shots={train_query})",
-        tail=tail, tail_shots=tail_shots, dtype=dtype,
+        tail=tail, tail_shots=tail_shots, dtype=dtype, lam=lam, tol=tol, cg_iterations=cg_iterations,
     )  # fmt: skip
     job = OmniglotJob(config, ways, shots, query_shots, train_shots, test_steps, test_tasks, hidden,
                       validate.one_of("split", split, ("maml", "lake")), curve_tasks, data_dir)  # fmt: skip
