@@ -18,7 +18,9 @@ from typing import NamedTuple
 import numpy as np
 
 from .. import meta_train  # the public name: the training code moves, it stays
+from ..anil import anil_trajectory
 from ..inner import adapt_trajectory
+from ..metasgd import metasgd_trajectory
 from ..optim import Adam
 
 
@@ -51,6 +53,31 @@ def train_with_meta_train(init, net, family, settings):
                         meta_batch=settings.meta_batch, seed=settings.seed, backend=settings.backend,
                         progress=False, **dict(init.options))  # fmt: skip
     return result.phi
+
+
+def train_params_with_meta_train(init, net, family, settings):
+    """As :func:`train_with_meta_train`, but the whole vector the run optimised (Meta-SGD: [phi; alphas])."""
+    result = meta_train(net, family, init.algo, settings.iterations, alpha=settings.alpha, k=init.k,
+                        meta_batch=settings.meta_batch, seed=settings.seed, backend=settings.backend,
+                        progress=False, **dict(init.options))  # fmt: skip
+    return result.params
+
+
+def metasgd_trajectory_of_params(net, params, x, y, alpha, steps):
+    """Meta-SGD's adaptation from params = [phi; alphas] (shape (2P,)): ``steps`` steps of its learned
+    per-parameter sizes (eq. (6.1)). ``alpha`` (the demo's step-size slider) does not apply: Meta-SGD
+    learned its own steps. Returns (steps + 1, P)."""
+    P = net.num_params
+    if np.shape(params) != (2 * P,):
+        raise ValueError(
+            f"Meta-SGD's parameters [phi; alphas] must have shape ({2 * P},); got {np.shape(params)}"
+        )
+    return metasgd_trajectory(net, params[:P], params[P:], x, y, steps)[0]
+
+
+def anil_head_trajectory(net, params, x, y, alpha, steps):
+    """ANIL's adaptation: ``steps`` SGD steps of size alpha on the head (W_L, b_L) only (eq. (7.1))."""
+    return anil_trajectory(net, params, x, y, alpha, steps)
 
 
 @dataclass(frozen=True)
@@ -118,6 +145,16 @@ for _init in (
     # of 25 it learns in the quick run's 3000 iterations what epsilon = 0.1 needs many more for
     Initialisation("reptile", "Reptile", "reptile", 5, (("epsilon", (1.0, 0.0)),)),
     Initialisation("joint", "joint training", "joint", 0, (("outer_optimizer", _ADAM),)),
+    Initialisation(
+        "metasgd",
+        "Meta-SGD",
+        "metasgd",
+        1,
+        (("outer_optimizer", _ADAM),),
+        adapt=metasgd_trajectory_of_params,
+        train=train_params_with_meta_train,
+    ),
+    Initialisation("anil", "ANIL", "anil", 1, (("outer_optimizer", _ADAM),), adapt=anil_head_trajectory),
 ):
     register(_init)
 
