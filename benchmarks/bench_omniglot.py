@@ -3,7 +3,7 @@
     python benchmarks/bench_omniglot.py                                   # a table, float64
     python benchmarks/bench_omniglot.py --dtype float64 float32 --json    # one JSON object per line
     python benchmarks/bench_omniglot.py --runs maml-1 reptile-5 --backends numba --dtype float32 \\
-        --anchor /work/anchor-venv/bin/python --json                      # side by side with JAX
+        --anchor VENV/bin/python --json       # side by side with JAX (VENV: numpy, jax, jaxlib)
 
 Network 784-256-128-64-64-5 (ReLU, cross-entropy; ``--batch-norm`` for the MAML paper's network), the
 settings of ``tinymeta omniglot``: MAML / FOMAML: meta-batch 32, 1 inner SGD step (alpha 0.4), 15 query
