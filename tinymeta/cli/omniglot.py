@@ -94,7 +94,7 @@ def build_parser() -> a.Parser:
         choices=("float64", "float32"),
         default="float64",
         help="arithmetic of the meta-batch: float32 runs the Numba kernels in single precision, about "
-        "twice as fast (phi, the optimizers and the evaluation stay float64); numba backend only",
+        "twice as fast (phi and the optimizers stay float64); numba backend only",
     )
     add(
         "--inner-optimizer",

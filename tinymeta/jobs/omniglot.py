@@ -102,7 +102,8 @@ def omniglot_job(algo="maml", *, ways=5, shots=1, iterations=60000, seed=0, meta
     ``lam``, ``tol``, ``cg_iterations``: algo="imaml" only (:class:`TrainConfig`; exact iMAML, ``tol``, is
     refused on this ReLU network with the reason).
     ``dtype="float32"``: the Numba kernels compute in single precision (training images are then built
-    as float32); phi, the optimizers and the evaluation stay float64 (:class:`TrainConfig`)."""
+    as float32), also in Reptile's test-time Adam steps; phi, the optimizers and MAML's test-time SGD
+    steps stay float64 (:class:`TrainConfig`)."""
     d = DEFAULTS[validate.one_of("algo", algo, tuple(DEFAULTS))]
     pick = lambda value, name: d.get(name) if value is None else value  # noqa: E731
     if algo == "imaml" and tol is not None and k is None:
