@@ -41,7 +41,7 @@ def build_parser() -> a.Parser:
         dest="k",
         type=a.count0,
         default=None,
-        help="k, inner steps (default: 1 for maml/fomaml/metasgd/anil, 5 for reptile and imaml, 0 for joint "
+        help="k, inner steps (default: 1 for maml/fomaml/metasgd/anil/imaml, 5 for reptile, 0 for joint "
         "and exact imaml)",
     )
     add(

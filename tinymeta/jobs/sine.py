@@ -43,9 +43,15 @@ SIZES, ACTIVATION = (1, 40, 40, 1), "relu"
 ACTIVATIONS = ("relu", "tanh", "softplus", "sigmoid")
 CLASSIC = ("maml", "fomaml", "reptile", "joint")
 ALGOS = (*CLASSIC, "imaml", "metasgd", "anil")
-DEFAULT_K = {"maml": 1, "fomaml": 1, "reptile": 5, "joint": 0, "imaml": 5, "metasgd": 1, "anil": 1}
-IMAML_DEFAULTS = {"lam": 2.0, "cg_iterations": 5}
-"""iMAML's practical variant here: lam and the CG iterations of the paper's Omniglot runs (Table 2)."""
+DEFAULT_K = {"maml": 1, "fomaml": 1, "reptile": 5, "joint": 0, "imaml": 1, "metasgd": 1, "anil": 1}
+IMAML_DEFAULTS = {"lam": 50.0, "cg_iterations": 5}
+"""iMAML's practical variant here: one inner step, lam = 50 and 5 CG iterations (the paper's number).
+With k = 1 the inner step is MAML's (the proximal term vanishes at u_0 = phi), and (I + H_A/lam)^{-1} is
+I - H_A/lam to first order: MAML's factor with alpha = 1/lam. Measured (5000 iterations, seed 0, held-out
+MSE after 1 / 10 test steps): lam = 50, k = 1: 2.37 / 2.35; the paper's lam = 2 with k = 5: 3.73 / 4.10
+(it does not learn: I + H_A/2 is indefinite on these ReLU nets, lambda_min(H_A) reaches -38); lam = 100:
+the test-time steps diverge on some tasks (they need alpha (lam + lambda_max) < 2); lam = 10 to 20 with
+k = 20 to 30: the training diverges."""
 DEFAULT_ITERATIONS = 10000
 DEFAULT_EPSILON = (1.0, 0.0)
 """Reptile's outer step here: 1 annealed linearly to 0, as in the Reptile code's own experiments. With the
