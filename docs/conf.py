@@ -156,8 +156,10 @@ API_ORDER = [
     "tinymeta.reptile",
     "tinymeta.taylor",
     "tinymeta.imaml",
+    "tinymeta.imaml_approx",
     "tinymeta.metasgd",
     "tinymeta.anil",
+    "tinymeta.adapters",
     "tinymeta.optim",
     # tutorial 6: a meta-batch at a time, in NumPy or in the Numba kernels
     "tinymeta.batch",
@@ -167,6 +169,7 @@ API_ORDER = [
     "tinymeta.training",
     "tinymeta.training.config",
     "tinymeta.training.algorithms",
+    "tinymeta.training.beyond_maml",
     "tinymeta.training.loop",
     "tinymeta.training.run",
     "tinymeta.training.init",
