@@ -114,3 +114,13 @@ def test_the_numba_backend_uses_the_twins():
     functions = batch_functions("numba")
     assert functions["metasgd"] is kernels.metasgd_batch and functions["anil"] is kernels.anil_batch
     assert functions["imaml_approx"] is kernels.imaml_approx_batch
+
+
+def test_batch_norm_nets_match_too():
+    net = MLP([1, 12, 12, 1], "tanh", batch_norm=True)  # hidden layers normalised over each batch (K >= 2)
+    phi, batch = net.init(0), TaskBatch(*Sine().sample_arrays(np.random.default_rng(1), 5)[2:])
+    alphas = np.random.default_rng(2).uniform(0.0, 0.05, phi.size)
+    got, ref = kernels.metasgd_batch(net, phi, alphas, batch, 2), metasgd_batch(net, phi, alphas, batch, 2)
+    for g, r in zip(got, ref, strict=True):
+        assert_close(g, r)
+    assert_close(kernels.anil_batch(net, phi, batch, 0.1, 2)[1], anil_batch(net, phi, batch, 0.1, 2)[1])

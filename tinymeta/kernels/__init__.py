@@ -295,9 +295,9 @@ def reptile_adam_batch(net, phi, batch, alpha, k, adam_state, loss="mse", beta1=
     return value, _float64(out), {"m": _float64(m), "v": _float64(v), "t": state["t"] + B * x.k}
 
 
-def _beyond_inputs(net, phi, batch, k, loss, reference_fn):
+def _beyond_inputs(net, phi, batch, k, loss):
     """Kernel-ready arguments of the Meta-SGD, ANIL and iMAML twins, or None when anything is unusual: the
-    caller then runs ``reference_fn``, which checks, raises like the reference, or computes its result."""
+    caller then runs the reference, which checks, raises its own error, or computes the result."""
     if not (isinstance(net, MLP) and net.activation in ACTIVATION_CODES and loss in LOSS_CODES):
         return None
     x = inputs.fast(net, phi, batch, 1.0, k, loss, with_query=True)  # alpha: not used by these kernels
@@ -314,7 +314,7 @@ def metasgd_batch(net, phi, alphas, batch, k, loss="mse"):
 
     Returns ``(float, (P,) array, (P,) array)``."""
     ref = lambda: metasgd_reference(net, phi, alphas, batch, k, loss)  # noqa: E731
-    x = _beyond_inputs(net, phi, batch, k, loss, ref)
+    x = _beyond_inputs(net, phi, batch, k, loss)
     if x is None or not _f64_vector(alphas, net.num_params):
         return ref()
     value, out, out_alphas = _metasgd(net, x, alphas, loss)
@@ -327,7 +327,7 @@ def anil_batch(net, phi, batch, alpha, k, loss="mse"):
     """Mean over the B tasks of (F_i, g_ANIL,i), eqs. (7.1)-(7.2); twin of :func:`tinymeta.anil.anil_batch`:
     the Meta-SGD kernel with alphas = alpha m, m the 0/1 mask of the head. Returns ``(float, (P,) array)``."""
     ref = lambda: anil_reference(net, phi, batch, alpha, k, loss)  # noqa: E731
-    x = _beyond_inputs(net, phi, batch, k, loss, ref)
+    x = _beyond_inputs(net, phi, batch, k, loss)
     if x is None or not (type(alpha) is float and 0.0 < alpha < np.inf):
         return ref()
     value, out, _ = _metasgd(net, x, alpha * head_mask(net), loss)  # the same product as the reference's step
@@ -354,7 +354,7 @@ def imaml_approx_batch(net, phi, batch, lam, alpha, k, cg_iterations, loss="mse"
     """Mean over the B tasks of iMAML's practical direction, eqs. (5.5) and (5.3) by ``cg_iterations`` CG
     iterations; twin of :func:`tinymeta.imaml_approx.imaml_approx_batch`. Returns ``(float, (P,) array)``."""
     ref = lambda: imaml_approx_reference(net, phi, batch, lam, alpha, k, cg_iterations, loss)  # noqa: E731
-    x = _beyond_inputs(net, phi, batch, k, loss, ref)
+    x = _beyond_inputs(net, phi, batch, k, loss)
     scalars_ok = all(type(a) is float and 0.0 < a < np.inf for a in (lam, alpha))
     if x is None or not scalars_ok or not (type(cg_iterations) is int and cg_iterations >= 1):
         return ref()
