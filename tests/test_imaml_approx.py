@@ -12,8 +12,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tinymeta import MLP, ConvergenceError, DivergenceError, Sine, gradcheck, imaml_grad
-from tinymeta.adapters import anil_adapter, imaml_adapter, metasgd_adapter
+from tinymeta import MLP, ConvergenceError, DivergenceError, Sine, gradcheck, imaml_adapt, imaml_grad
+from tinymeta.adapters import anil_adapter, imaml_adapter, imaml_solve_adapter, metasgd_adapter
 from tinymeta.anil import head_mask
 from tinymeta.evaluation import sgd_adapter
 from tinymeta.imaml_approx import imaml_approx_batch, imaml_approx_value_and_grad, imaml_gd_trajectory
@@ -122,3 +122,13 @@ def test_imaml_adapter_takes_proximal_steps_and_keeps_the_steps_before_a_diverge
     with np.errstate(over="ignore", invalid="ignore"):  # evaluate() runs adapters so
         blown = imaml_adapter(net, 1e200, 1.0)(phi, task, (0, 1, 8))  # u_1 = phi - g; lam (u_2 - phi) = inf
     assert np.array_equal(blown[0], phi) and np.all(np.isfinite(blown[1])) and np.all(np.isnan(blown[2]))
+
+
+def test_imaml_solve_adapter_returns_phi_star_and_nan_where_the_solve_fails():
+    net, phi, task = _problem()
+    rows = imaml_solve_adapter(net, 4.0)(phi, task, (0, 1, 7))
+    star = imaml_adapt(net, phi, task.x_support, task.y_support, 4.0)
+    np.testing.assert_array_equal(rows, np.stack([phi, star, star]))
+    relu, phi_r, task_r = _problem("relu", (1, 40, 40, 1))  # the minimiser lies on a kink: no convergence
+    failed = imaml_solve_adapter(relu, 1.0)(phi_r, task_r, (0, 3))
+    assert np.array_equal(failed[0], phi_r) and np.all(np.isnan(failed[1]))

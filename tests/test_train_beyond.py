@@ -21,7 +21,7 @@ from tinymeta import (
     meta_train,
     save_checkpoint,  # fmt: skip
 )
-from tinymeta.adapters import anil_adapter, imaml_adapter, metasgd_adapter
+from tinymeta.adapters import anil_adapter, imaml_adapter, imaml_solve_adapter, metasgd_adapter
 from tinymeta.anil import anil_batch
 from tinymeta.imaml import imaml_batch
 from tinymeta.imaml_approx import imaml_approx_batch
@@ -82,8 +82,9 @@ def test_one_iteration_is_outer_adam_on_the_algorithms_direction(algo, net, kw, 
         ("metasgd", RELU, dict(k=1), lambda r: metasgd_adapter(RELU, r.params[RELU.num_params :])),
         ("anil", RELU, dict(k=1), lambda r: anil_adapter(RELU, 0.01)),
         ("imaml", RELU, dict(k=2, cg_iterations=2), lambda r: imaml_adapter(RELU, 2.0, 0.01)),
+        ("imaml", TANH, dict(k=0, lam=5.0), lambda r: imaml_solve_adapter(TANH, 5.0, 1e-8)),
     ],
-    ids=["metasgd", "anil", "imaml"],
+    ids=["metasgd", "anil", "imaml-practical", "imaml-exact"],
 )  # fmt: skip
 def test_evaluations_use_the_algorithms_test_time_inner_loop(algo, net, kw, adapter):
     result = run(net, algo, 3, eval_tasks=EVAL, eval_every=3, eval_steps=(0, 2), **kw)

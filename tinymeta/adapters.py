@@ -8,7 +8,10 @@ after each number of inner steps in ``steps`` on the task's support set, like
 * :func:`anil_adapter`: the head alone, w_{s+1} = w_s - alpha grad_w L_A(psi, w_s) (eq. (7.1));
 * :func:`imaml_adapter`: gradient steps on the proximal objective,
   u_{s+1} = u_s - alpha (grad L_A(u_s) + lam (u_s - phi)) (eq. (5.5)), the inner loop of iMAML's
-  practical variant; with enough steps u_s tends to the solution phi* of the inner problem (eq. (5.1)).
+  practical variant; with enough steps u_s tends to the solution phi* of the inner problem (eq. (5.1));
+* :func:`imaml_solve_adapter`: exact iMAML's inner loop, the solver itself: phi* (eq. (5.1)) for every
+  number of steps >= 1. An initialisation trained with exact iMAML can be sharp enough that small
+  gradient steps diverge on it while the solver converges (docs: beyond_maml_results).
 
 The steps run one at a time, so that a task whose adaptation diverges keeps the steps before the
 divergence; its rows from then on are NaN, which :func:`~tinymeta.evaluation.evaluate` scores as inf
@@ -21,6 +24,8 @@ import numpy as np
 
 from . import validate
 from .anil import anil_trajectory
+from .hessian_operator import ConvergenceError
+from .imaml import imaml_adapt
 from .inner import DivergenceError
 from .metasgd import check_alphas, metasgd_trajectory
 
@@ -70,3 +75,22 @@ def imaml_adapter(net, lam, alpha, loss="mse"):
         return nxt
 
     return stepwise_adapter(step)
+
+
+def imaml_solve_adapter(net, lam, tol=1e-8, loss="mse"):
+    """Exact iMAML's test-time inner loop: phi* = argmin_u L_A(u) + (lam/2) ||u - phi||^2 to ``tol``
+    (:func:`tinymeta.imaml.imaml_adapt`), the row of every number of steps >= 1 (row 0 is phi). A solve
+    that does not converge gives NaN rows, scored inf and counted as diverged."""
+    lam = validate.positive("lam", lam)
+
+    def adapt(phi, task, steps):
+        rows = np.full((len(steps), np.size(phi)), np.nan)
+        try:
+            star = imaml_adapt(net, phi, task.x_support, task.y_support, lam, loss, tol)
+        except (ConvergenceError, DivergenceError):
+            star = np.full(np.size(phi), np.nan)
+        for i, s in enumerate(steps):
+            rows[i] = phi if s == 0 else star
+        return rows
+
+    return adapt

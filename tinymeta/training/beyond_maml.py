@@ -6,7 +6,9 @@
   problem and the linear system solved to a tolerance, :func:`tinymeta.imaml.imaml_batch`, k = 0) or
   the paper's practical variant (``cg_iterations``: k gradient steps of size alpha on the proximal
   objective and a fixed number of CG iterations, :func:`tinymeta.imaml_approx.imaml_approx_batch`;
-  approximate). Test time: alpha-steps on the proximal objective (:func:`tinymeta.adapters.imaml_adapter`).
+  approximate). Test time: the inner loop it was trained with: the solver (exact,
+  :func:`tinymeta.adapters.imaml_solve_adapter`) or alpha-steps on the proximal objective (practical,
+  :func:`tinymeta.adapters.imaml_adapter`).
 * **Meta-SGD** (Li et al. 2017): the loop optimises params = [phi; alphas] (2P entries, alphas
   starting at alpha) with outer Adam on (dF/dphi, dF/dalphas) (:func:`tinymeta.metasgd.metasgd_batch`).
   Test time: steps with the learned alphas (:func:`tinymeta.adapters.metasgd_adapter`).
@@ -19,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..adapters import anil_adapter, imaml_adapter, metasgd_adapter
+from ..adapters import anil_adapter, imaml_adapter, imaml_solve_adapter, metasgd_adapter
 
 DEFAULT_LAM, DEFAULT_TOL = 2.0, 1e-8
 """iMAML's proximal strength (the paper's lam on Omniglot, Table 2) and the exact solver's tolerance."""
@@ -55,6 +57,8 @@ def imaml_step(functions, net, config, phi, batch, inner_state, rng):
 
 
 def imaml_test_time(functions, net, config, inner_state, seed, params=None):
+    if config.cg_iterations is None:  # exact: adapts by solving its inner problem, as in training
+        return imaml_solve_adapter(net, config.lam, config.tol, config.loss)
     return imaml_adapter(net, config.lam, config.alpha, config.loss)
 
 
