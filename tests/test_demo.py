@@ -20,10 +20,10 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 import tinymeta as tm  # noqa: E402
+from tinymeta.cli.demo import main  # noqa: E402
 from tinymeta.demo import inits, notebook, store  # noqa: E402
 from tinymeta.demo import state as st  # noqa: E402
 from tinymeta.demo.app import FIGSIZE, DemoApp  # noqa: E402
-from tinymeta.demo.cli import main  # noqa: E402
 
 NET = tm.MLP([1, 40, 40, 1], "relu")
 NAMES = ("maml", "fomaml", "reptile", "joint")

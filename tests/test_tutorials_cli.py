@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tinymeta.cli import main
-from tinymeta.tutorials_cli import SOURCES, tutorials
+from tinymeta.cli.tutorials import SOURCES, tutorials
 
 pytestmark = pytest.mark.fast
 ROOT = Path(__file__).resolve().parents[1]

@@ -21,8 +21,8 @@ COMMANDS = {  # name: (module with main(argv) and build_parser(), help)
     "omniglot": ("tinymeta.cli.omniglot", "few-shot Omniglot classification with an MLP"),
     "omniglot-download": ("tinymeta.cli.download", "download and convert the Omniglot images"),
     "exercises": ("tinymeta.exercises.cli", "list, copy and check the classroom exercises; grade a class"),
-    "demo": ("tinymeta.demo.cli", "an interactive sine demo: click points, watch initialisations adapt"),
-    "tutorials": ("tinymeta.tutorials_cli", "copy the tutorials as Jupyter notebooks"),
+    "demo": ("tinymeta.cli.demo", "an interactive sine demo: click points, watch initialisations adapt"),
+    "tutorials": ("tinymeta.cli.tutorials", "copy the tutorials as Jupyter notebooks"),
 }
 
 

@@ -12,7 +12,7 @@ OUT.png`` renders one frame. The modules, from the bottom up:
 * :mod:`~tinymeta.demo.draw`: the panels of a frame on matplotlib Axes, and PNG snapshots;
 * :mod:`~tinymeta.demo.app`: the window with matplotlib's widgets;
 * :mod:`~tinymeta.demo.notebook`: :func:`show` for Jupyter;
-* :mod:`~tinymeta.demo.cli`: the ``tinymeta demo`` command.
+* :mod:`tinymeta.cli.demo`: the ``tinymeta demo`` command.
 
 Importing this package imports neither matplotlib nor the training code's kernels.
 """

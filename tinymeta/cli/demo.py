@@ -18,12 +18,12 @@ import sys
 import numpy as np
 
 from .. import CheckpointError  # the public names: the training code moves, they stay
-from ..cli.args import Parser, number
+from ..demo import inits
+from ..demo.app import MAX_STEPS
+from ..demo.state import start_state
+from ..demo.store import QuickTraining, initialisations
 from ..inner import DivergenceError
-from . import inits
-from .app import MAX_STEPS
-from .state import start_state
-from .store import QuickTraining, initialisations
+from .args import Parser, number
 
 
 def _pairs(count, what, example):
@@ -124,7 +124,7 @@ def main(argv=None) -> int:
 
 
 def _snapshot(parser, state, trained, path, dpi):
-    from .draw import save_png, snapshot_figure
+    from ..demo.draw import save_png, snapshot_figure
 
     try:
         save_png(snapshot_figure(state, trained), path, dpi=dpi)
@@ -138,8 +138,8 @@ def _window(parser, state, trained, rng, num_points):
     import matplotlib
     import matplotlib.pyplot as plt
 
-    from .app import window
-    from .notebook import is_interactive_backend
+    from ..demo.app import window
+    from ..demo.notebook import is_interactive_backend
 
     backend = matplotlib.get_backend()
     if not is_interactive_backend(backend):

@@ -11,10 +11,10 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from .cli import args as a
+from . import args as a
 
 PROG = "tinymeta tutorials"
-SOURCES = Path(__file__).resolve().parent / "tutorial_sources"
+SOURCES = Path(__file__).resolve().parents[1] / "tutorial_sources"
 
 
 def tutorials() -> list[Path]:

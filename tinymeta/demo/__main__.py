@@ -1,5 +1,0 @@
-"""``python -m tinymeta.demo ...`` is ``tinymeta demo ...``."""
-
-from .cli import main
-
-raise SystemExit(main())
