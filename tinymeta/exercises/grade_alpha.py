@@ -17,7 +17,7 @@ from ..maml import meta_objective
 from .checks import Case
 from .compare import compare
 from .diagnose import switches
-from .grade_maml import _alpha, _net, _tasks
+from .grade_maml import case_net, random_alpha, sample_tasks
 
 THRESHOLD = 1e-11
 """Forward- and backward-mode implementations agree to < 1e-14 relative (measured); a central
@@ -68,7 +68,12 @@ def alpha_grad(
 
 def cases(rng):
     k2, k4 = int(rng.integers(2, 4)), int(rng.integers(4, 6))
-    a = [_alpha(rng, 0.02, 0.06), _alpha(rng, 0.01, 0.03), _alpha(rng, 0.05, 0.1), _alpha(rng, 0.05, 0.15)]
+    a = [
+        random_alpha(rng, 0.02, 0.06),
+        random_alpha(rng, 0.01, 0.03),
+        random_alpha(rng, 0.05, 0.1),
+        random_alpha(rng, 0.05, 0.15),
+    ]
     for label, kind, alpha, k in [
         (f"case 1 (sine task, k=1, alpha={a[3]})", "sine", a[3], 1),
         (f"case 2 (sine task, k={k2}, alpha={a[0]})", "sine", a[0], k2),
@@ -76,8 +81,8 @@ def cases(rng):
         ("case 4 (edge: k=0, F does not depend on alpha)", "sine", 0.05, 0),
         (f"case 5 ([2, 6, 3] regression, k=3, alpha={a[2]})", "wide", a[2], 3),
     ]:
-        net = _net(kind)
-        phi, task = net.init(rng), _tasks(kind, rng)[0]
+        net = case_net(kind)
+        phi, task = net.init(rng), sample_tasks(kind, rng)[0]
         args = (net, phi, task, alpha, k)
         yield Case(
             label,

@@ -21,7 +21,7 @@ from ..gradcheck import numerical_grad
 from .checks import Case
 from .compare import compare
 from .diagnose import switches
-from .grade_maml import _alpha, _net, _tasks
+from .grade_maml import case_net, random_alpha, sample_tasks
 from .layout import blocks
 
 THRESHOLD = 1e-12
@@ -82,7 +82,12 @@ def grade(out, measured, args):
 
 def cases(rng):
     k2, k4 = int(rng.integers(2, 4)), int(rng.integers(4, 6))
-    a = [_alpha(rng, 0.05, 0.3), _alpha(rng, 0.05, 0.2), _alpha(rng, 0.02, 0.1), _alpha(rng, 0.1, 0.3)]
+    a = [
+        random_alpha(rng, 0.05, 0.3),
+        random_alpha(rng, 0.05, 0.2),
+        random_alpha(rng, 0.02, 0.1),
+        random_alpha(rng, 0.1, 0.3),
+    ]
     specs = [
         (f"case 1 (sine task, k=1, alpha={a[0]})", "sine", a[0], 1),
         (f"case 2 (sine task, k={k2}, alpha={a[1]})", "sine", a[1], k2),
@@ -91,8 +96,8 @@ def cases(rng):
         (f"case 5 ([2, 6, 3] regression, one hidden layer as the body, k=3, alpha={a[3]})", "wide", a[3], 3),
     ]
     for label, kind, alpha, k in specs:
-        net = _net(kind)
-        args = (net, net.init(rng), _tasks(kind, rng)[0], alpha, k)
+        net = case_net(kind)
+        args = (net, net.init(rng), sample_tasks(kind, rng)[0], alpha, k)
         yield Case(label, args, partial(grade, args=args), tags={"k": k},
                    expected=lambda args=args: anil_value_and_grad(*args)[1],
                    oracle=partial(oracle, *args))  # fmt: skip

@@ -21,7 +21,7 @@ from ..mlp import MLP
 from .checks import Case
 from .compare import compare
 from .diagnose import switches
-from .grade_maml import _tasks
+from .grade_maml import sample_tasks
 from .layout import blocks
 
 THRESHOLD = 1e-8
@@ -92,7 +92,7 @@ def cases(rng):
         ("case 4 (edge: large lam = 100, phi* near phi)", MLP([1, 5, 5, 1], "tanh"), "sine", 100.0),
     ]
     for label, net, kind, lam_ in specs:
-        phi, task = net.init(rng), _tasks(kind, rng)[0]
+        phi, task = net.init(rng), sample_tasks(kind, rng)[0]
         phi_star = imaml_adapt(net, phi, task.x_support, task.y_support, lam_, tol=SOLVE_TOL)
         args = (net, phi, phi_star, task, lam_)
         yield Case(label, args, partial(grade, args=args), tags={"lam": lam_},

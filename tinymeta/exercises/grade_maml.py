@@ -174,7 +174,7 @@ def variants(m, k, alpha):
     ]
 
 
-def _tasks(kind, rng, count=1):
+def sample_tasks(kind, rng, count=1):
     if kind == "sine":
         return Sine(K=10, K_query=10).sample(rng, count)
     n_s, n_q = {"wide": (5, 7), "one": (1, 6)}[kind]
@@ -189,15 +189,15 @@ def _tasks(kind, rng, count=1):
     ]
 
 
-def _net(kind):
+def case_net(kind):
     return MLP([1, 8, 8, 1], "tanh") if kind in ("sine", "same") else MLP([2, 6, 3], "tanh")
 
 
 def _cases(rng, specs, with_k):
     for label, kind, alpha, k in specs:
-        net = _net(kind)
+        net = case_net(kind)
         phi = net.init(rng)
-        task = _tasks("sine" if kind == "same" else kind, rng)[0]
+        task = sample_tasks("sine" if kind == "same" else kind, rng)[0]
         if kind == "same":
             task = Task(task.x_support, task.y_support, task.x_support, task.y_support)
         args = (net, phi, task, alpha, k) if with_k else (net, phi, task, alpha)
@@ -231,12 +231,18 @@ def grade(out, measured, net, phi, task, alpha, k):
     return [compare("meta-gradient", out, exact, THRESHOLD, **clues(net, phi, task, alpha, k))]
 
 
-def _alpha(rng, low, high):
+def random_alpha(rng, low, high):
     return float(np.round(rng.uniform(low, high), 3))
 
 
 def k1_cases(rng):
-    a = [_alpha(rng, 0.005, 0.02), _alpha(rng, 0.05, 0.15), _alpha(rng, 0.03, 0.08), 0.05, 0.1]
+    a = [
+        random_alpha(rng, 0.005, 0.02),
+        random_alpha(rng, 0.05, 0.15),
+        random_alpha(rng, 0.03, 0.08),
+        0.05,
+        0.1,
+    ]
     return _cases(
         rng,
         [
@@ -252,7 +258,7 @@ def k1_cases(rng):
 
 def k_cases(rng):
     k2, k5 = int(rng.integers(2, 4)), int(rng.integers(4, 6))
-    a = [_alpha(rng, 0.03, 0.08), _alpha(rng, 0.01, 0.03), _alpha(rng, 0.05, 0.15)]
+    a = [random_alpha(rng, 0.03, 0.08), random_alpha(rng, 0.01, 0.03), random_alpha(rng, 0.05, 0.15)]
     return _cases(
         rng,
         [

@@ -21,7 +21,7 @@ from ..metasgd import metasgd_trajectory, metasgd_value_and_grad
 from .checks import Case
 from .compare import compare, unpack
 from .diagnose import switches
-from .grade_maml import _net, _tasks
+from .grade_maml import case_net, sample_tasks
 from .layout import blocks
 
 THRESHOLD = 1e-12
@@ -111,8 +111,8 @@ def cases(rng):
         ("case 5 ([2, 6, 3] regression, k=3, some steps negative)", "wide", (-0.03, 0.12), 3),
     ]
     for label, kind, (low, high), k in specs:
-        net = _net(kind)
-        phi, task = net.init(rng), _tasks(kind, rng)[0]
+        net = case_net(kind)
+        phi, task = net.init(rng), sample_tasks(kind, rng)[0]
         alphas = _alphas(rng, phi.size, low, high)
         args = (net, phi, alphas, task, k)
         yield Case(label, args, partial(grade, args=args), tags={"k": k},

@@ -16,7 +16,7 @@ from ..reptile import reptile_step as exact_reptile_step
 from .checks import Case
 from .compare import compare
 from .diagnose import switches
-from .grade_maml import _net, _tasks
+from .grade_maml import case_net, sample_tasks
 
 THRESHOLD = 1e-10
 """Any order of the same arithmetic agrees with tinymeta.reptile_step to ~1e-16 relative to
@@ -155,8 +155,8 @@ def cases(rng):
         ("case 5 (M=3 tasks, [2, 6, 3] regression, k=2)", "wide", 3, 0.1, 2, 0.3),
         ("case 6 (one task, k=4)", "sine", 1, 0.03, 4, 0.5),
     ]:
-        net = _net(kind)
-        phi, tasks = net.init(rng), _tasks(kind, rng, M)
+        net = case_net(kind)
+        phi, tasks = net.init(rng), sample_tasks(kind, rng, M)
         args = (net, phi, tasks, alpha, k, eps)
         yield Case(
             label,
