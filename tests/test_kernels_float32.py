@@ -168,3 +168,11 @@ def test_training_config_carries_the_dtype():
     a, b = runs["float32"].phi, runs["float64"].phi
     assert a.dtype == np.float64 and not np.array_equal(a, b)
     np.testing.assert_allclose(a, b, rtol=0, atol=1e-5 * np.abs(b).max())  # 3 Adam steps of lr 1e-3
+
+
+@pytest.mark.fast
+def test_algorithms_without_a_float32_kernel_are_refused_when_configured():
+    from tinymeta.training.config import TrainConfig
+
+    with pytest.raises(ValueError, match="anil has no float32 kernel"):
+        TrainConfig(algo="anil", iterations=1, alpha=0.1, k=1, backend="numba", dtype="float32")

@@ -26,6 +26,8 @@ MAY_CHANGE = ("iterations", "time_budget", "eval_every", "eval_every_seconds", "
 """Fields that may differ between a checkpoint and the run that resumes it; every other must be equal."""
 
 INITS = ("uniform", "he", "phi0")
+FLOAT32_ALGORITHMS = ("maml", "fomaml", "joint", "reptile", "fomaml-tail")
+"""Algorithms whose per-iteration functions all have a float32 kernel (see ``backends.FLOAT32_KERNELS``)."""
 LATER_FIELDS = {"tail": None, "tail_shots": None, "lam": None, "tol": None, "cg_iterations": None,
                 "dtype": "float64"}  # fmt: skip
 """Fields added after the checkpoint format was fixed, with the value an older config means."""
@@ -122,6 +124,9 @@ class TrainConfig:
         set_("seed", validate.count("seed", self.seed))
         set_("backend", check_backend(self.backend))
         set_("dtype", check_dtype(self.dtype, self.backend))
+        if self.dtype == "float32" and algo not in FLOAT32_ALGORITHMS:
+            raise ValueError(f"dtype='float32': {algo} has no float32 kernel yet (those with one: "
+                             f"{', '.join(FLOAT32_ALGORITHMS)}); use dtype='float64'")  # fmt: skip
         set_("init", validate.one_of("init", self.init, INITS))
         set_("eval_steps", check_steps(self.eval_steps))
         if self.net:  # every config names its network in full (batch norm off unless said)
