@@ -96,3 +96,18 @@ def test_omniglot_refuses_exact_imaml_on_its_relu_network(capsys, tmp_path):
 
     assert omniglot(["--algo", "imaml", "--tol", "1e-8", "--out", str(tmp_path / "o")]) == 2
     assert "exact iMAML needs a smooth activation" in capsys.readouterr().err
+
+
+def test_the_figure_marks_a_diverged_adaptation_instead_of_failing():
+    import numpy as np
+    from matplotlib.figure import Figure
+
+    from tinymeta import MLP, Sine
+    from tinymeta.plots import plot_adaptation
+
+    net, task = MLP([1, 8, 1], "tanh"), Sine().sample(np.random.default_rng(0), 1)[0]
+    phi = net.init(0)
+    diverged = lambda p, t, steps: np.array([p if s == 0 else np.full(p.size, np.nan) for s in steps])  # noqa: E731
+    ax = Figure().subplots()
+    plot_adaptation(ax, net, phi, task, 0.01, 1.0, 0.0, steps=(0, 1), adapt=diverged)
+    assert "after 1 step: diverged" in [t.get_text() for t in ax.get_legend().get_texts()]

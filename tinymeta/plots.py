@@ -50,6 +50,9 @@ def plot_adaptation(ax, net, phi, task, alpha, amplitude, phase, steps=(0, 1, 10
     ax.plot(x[:, 0], amplitude * np.sin(x[:, 0] - phase), color="black", lw=2, label="ground truth")
     for i, s in enumerate(steps):
         label = "pre-update (phi)" if s == 0 else f"after {s} step{'s' if s > 1 else ''}"
+        if not np.all(np.isfinite(rows[i])):  # the inner loop diverged on this task: nothing to draw
+            ax.plot([], [], ls="-", color=f"C{i}", label=f"{label}: diverged")
+            continue
         ax.plot(
             x[:, 0], net.forward(rows[i], x)[:, 0], ls="--" if s == 0 else "-", color=f"C{i}", label=label
         )
