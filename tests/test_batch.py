@@ -124,9 +124,15 @@ def test_inner_batch_indices_full_batch():
 
 
 def test_backend_selection(monkeypatch):
+    from tinymeta.anil import anil_batch
+    from tinymeta.imaml import imaml_batch
+    from tinymeta.imaml_approx import imaml_approx_batch
+    from tinymeta.metasgd import metasgd_batch
+
     funcs = batch_functions("numpy")
     assert funcs == {"maml": maml_batch, "fomaml": fomaml_batch, "reptile": reptile_batch,
-                     "reptile_adam": reptile_adam_batch}  # fmt: skip
+                     "reptile_adam": reptile_adam_batch, "metasgd": metasgd_batch, "anil": anil_batch,
+                     "imaml": imaml_batch, "imaml_approx": imaml_approx_batch}  # fmt: skip
     with pytest.raises(ValueError, match="backend"):
         batch_functions("torch")
     monkeypatch.setenv("TINYMETA_BACKEND", "numpy")
