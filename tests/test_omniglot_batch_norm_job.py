@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from tinymeta import load_checkpoint
 from tinymeta.cli.omniglot import main
 from tinymeta.jobs.omniglot import omniglot_job
+from tinymeta.training.config import make_net
+from tinymeta.training.init import initial_phi, truncated_normal
 
 
 @pytest.mark.fast
@@ -21,6 +24,22 @@ def test_batch_norm_job_names_its_network():
     assert omniglot_job("maml").train.net["batch_norm"] is False
     with pytest.raises(TypeError, match="batch_norm must be True or False; got 'yes'"):
         omniglot_job("maml", batch_norm="yes")
+
+
+@pytest.mark.fast
+def test_truncated_normal_start_is_maml_codes():
+    """init="truncnormal": weights N(0, 0.01^2) cut at 0.02 (drawn again beyond), biases and shifts 0."""
+    job = omniglot_job("maml", batch_norm=True, init="truncnormal", backend="numpy")
+    assert job.train.init == "truncnormal"
+    net = make_net(job.train.net)
+    phi = initial_phi(net, job.train)
+    weights = np.concatenate([W.ravel() for W, _ in net.unflatten(phi)])
+    assert np.abs(weights).max() <= 0.02
+    assert abs(weights.std() - 0.0088) < 3e-4  # the standard deviation of N(0, 1) cut at +-2 is 0.88
+    assert np.count_nonzero(phi) == weights.size  # biases and shifts are 0
+    np.testing.assert_array_equal(phi, truncated_normal(net, job.train.seed))
+    with pytest.raises(ValueError, match="init must be one of"):
+        omniglot_job("maml", init="zeros")
 
 
 @pytest.mark.fast

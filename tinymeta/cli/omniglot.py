@@ -152,6 +152,13 @@ def build_parser() -> a.Parser:
         help="the MAML paper's MLP: batch norm on every hidden layer with the statistics of the batch at "
         "hand (transductive), a learned shift, eps 1e-3",
     )
+    add(
+        "--init",
+        choices=("he", "truncnormal"),
+        default="he",
+        help="how phi starts: He-normal weights, or MAML's code's N(0, 0.01^2) truncated at 0.02 (biases and "
+        "shifts 0 either way)",
+    )
     add("--outer-lr", type=a.positive, default=1e-3, help="outer Adam learning rate (maml, fomaml)")
     add(
         "--outer-lr-final",
@@ -209,7 +216,7 @@ def main(argv=None) -> int:
                            outer_lr_final=args.outer_lr_final, curve_every_s=args.curve_every_s,
                            curve_tasks=50, data_dir=args.data_dir, batch_norm=args.batch_norm,
                            tail=args.tail, tail_shots=args.tail_shots, dtype=args.dtype, lam=args.lam,
-                           tol=args.tol, cg_iterations=args.cg_iterations)  # fmt: skip
+                           tol=args.tol, cg_iterations=args.cg_iterations, init=args.init)  # fmt: skip
     except a.user_errors() as e:
         return a.fail(PROG, e)
     out = args.out or f"runs/omniglot-{job.train.algo}-{job.ways}way-{job.shots}shot"

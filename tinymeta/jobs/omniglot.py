@@ -92,12 +92,14 @@ def omniglot_job(algo="maml", *, ways=5, shots=1, iterations=60000, seed=0, meta
                  backend=None, time_budget=None, inner_optimizer=None, inner_batch=None, train_shots=None,
                  test_batch=None, epsilon=(1.0, 0.0), outer_lr=1e-3, outer_lr_final=None, curve_every_s=None,
                  curve_tasks=50, data_dir=None, batch_norm=False, tail=None,
-                 tail_shots=None, dtype="float64", lam=None, tol=None,
+                 tail_shots=None, dtype="float64", lam=None, tol=None, init="he",
                  cg_iterations=None) -> OmniglotJob:  # fmt: skip
     """The settings of an Omniglot run with the per-algorithm :data:`DEFAULTS` filled in, checked once.
 
     ``batch_norm=True``: the MAML paper's network, each hidden layer normalised with the statistics of
     the batch at hand (transductive, :mod:`tinymeta.batchnorm`), on either backend.
+    ``init``: "he" (He-normal, the default) or "truncnormal" (MAML's code's start, which matters with
+    batch norm: :func:`tinymeta.training.init.truncated_normal`).
     ``tail``, ``tail_shots``: algo="fomaml-tail" only (:mod:`tinymeta.fomaml_tail`).
     ``lam``, ``tol``, ``cg_iterations``: algo="imaml" only (:class:`TrainConfig`; exact iMAML, ``tol``, is
     refused on this ReLU network with the reason).
@@ -147,7 +149,7 @@ def omniglot_job(algo="maml", *, ways=5, shots=1, iterations=60000, seed=0, meta
         outer_lr_final=outer_lr_final, epsilon=epsilon if reptile else None, time_budget=time_budget,
         seed=seed, backend=backend, eval_every_seconds=every, eval_steps=sorted({0, test_steps}),
         eval_batch_size=pick(test_batch, "test_batch") if reptile and inner_optimizer == "adam" else None,
-        init="he", net={"sizes": [784, *hidden, ways], "activation": "relu", "batch_norm": batch_norm},
+        init=init, net={"sizes": [784, *hidden, ways], "activation": "relu", "batch_norm": batch_norm},
         family=f"omniglot(split={split!r}, ways={ways}, shots={train_shots}, query_shots={train_query})",
         tail=tail, tail_shots=tail_shots, dtype=dtype, lam=lam, tol=tol, cg_iterations=cg_iterations,
     )  # fmt: skip

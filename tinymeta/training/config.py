@@ -25,7 +25,7 @@ MAY_CHANGE = ("iterations", "time_budget", "eval_every", "eval_every_seconds", "
               "checkpoint_every", "backend")  # fmt: skip
 """Fields that may differ between a checkpoint and the run that resumes it; every other must be equal."""
 
-INITS = ("uniform", "he", "phi0")
+INITS = ("uniform", "he", "phi0", "truncnormal")
 FLOAT32_ALGORITHMS = ("maml", "fomaml", "joint", "reptile", "fomaml-tail")
 """Algorithms whose per-iteration functions all have a float32 kernel (see ``backends.FLOAT32_KERNELS``)."""
 LATER_FIELDS = {"tail": None, "tail_shots": None, "lam": None, "tol": None, "cg_iterations": None,
@@ -70,7 +70,8 @@ class TrainConfig:
     eval_batch_size : int >= 1 or None, Reptile with Adam: the test-time mini-batch size (default:
         ``inner_batch_size``; the Reptile code uses 5 at test time and 10 in training)
     checkpoint_every : int >= 1 or None, also write the checkpoint every this many iterations
-    init : {"uniform", "he", "phi0"}, how phi starts (:meth:`tinymeta.MLP.init`, He-normal, or given)
+    init : {"uniform", "he", "phi0", "truncnormal"}, how phi starts (:meth:`tinymeta.MLP.init`, He-normal,
+        given, or MAML's code's N(0, 0.01^2) truncated: :mod:`tinymeta.training.init`)
     net : dict, ``{"sizes": [...], "activation": ..., "batch_norm": bool}`` (see :func:`net_spec`)
     family : str, ``repr`` of the task family
     tail : {"shared", "separate"} or None, algo="fomaml-tail" only: where its final inner mini-batch comes
