@@ -28,7 +28,7 @@ NumPy reference (readable, what the tutorials teach)   Numba twin
 :func:`tinymeta.batchnorm.vjp` (eq. (9.2))             ``batchnorm.vjp``
 :func:`tinymeta.batchnorm.rop` (eq. (9.3))             ``batchnorm.rop``
 :func:`tinymeta.batchnorm.rop_vjp` (eq. (9.4))         ``batchnorm.rop_vjp``
-:func:`tinymeta.inner.adapt_trajectory` (eq. (3.1))    ``meta._step`` and ``meta._sgd``
+:func:`tinymeta.inner.adapt_trajectory` (eq. (3.1))    ``meta.loss_grad`` and ``meta.sgd_step``
 :func:`tinymeta.maml.maml_value_and_grad` (eq. (3.3))  ``meta._maml_task``
 :func:`tinymeta.reptile.reptile_adapt` (eq. (4.1))     ``meta._reptile_task``; with Adam ``adam._adam``
 :meth:`tinymeta.Adam.update`                           ``adam._adam``

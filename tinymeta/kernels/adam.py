@@ -17,7 +17,7 @@ from numba import njit
 from . import meta as _meta
 from .layers import ACT, forward
 from .losses import MSE, value
-from .meta import BAD_INPUT, DIVERGED, OK, _columns, _count_nonfinite, _gather, _step, _task_ok
+from .meta import BAD_INPUT, DIVERGED, OK, bn_columns, count_nonfinite, gather, loss_grad, task_ok
 from .views import unowned, view1, view2
 from .workspace import GRAD, ITERATES
 
@@ -46,7 +46,7 @@ def _make_kernel(digest):
                             m, v, t0, buf, ibuf, off, extra_off, param_off, values, status, out):  # fmt: skip
         """All tasks in order; m, v advance in place through the B k steps from step t0.
         Returns the mean support loss at phi; out = mean(phi~ - phi). NaN (see status) on a problem."""
-        if digest == 0:  # never true; ties this build to the helpers' sources (see meta._source_digest)
+        if digest == 0:  # never true; ties this build to the helpers' sources (see meta.source_digest)
             return np.nan
         B, n, c, P, L = xs.shape[0], xs.shape[1], sizes[sizes.size - 1], phi.size, sizes.size - 1
         sizes, phi, xs, ysf, ysi = unowned(sizes), unowned(phi), unowned(xs), unowned(ysf), unowned(ysi)
@@ -54,14 +54,14 @@ def _make_kernel(digest):
         extra_off, param_off = unowned(extra_off), unowned(param_off)
         status[:, 0], status[:, 1] = OK, 0
         cur, gs, offs = view1(buf, extra_off[ITERATES], P), view1(buf, extra_off[GRAD], P), off[0]
-        cols, consts = _columns(buf, extra_off, bn, sizes), np.empty(7, dtype=m.dtype)
-        phi_ok = _count_nonfinite(phi) == 0
+        cols, consts = bn_columns(buf, extra_off, bn, sizes), np.empty(7, dtype=m.dtype)
+        phi_ok = count_nonfinite(phi) == 0
         out[:] = 0.0
         t = t0
         for i in range(B):
             yf = ysf[i] if loss == MSE else ysf[0]
             yi = ysi[0] if loss == MSE else ysi[i]
-            if not (phi_ok and _task_ok(loss, xs[i], yf, yi, c)):
+            if not (phi_ok and task_ok(loss, xs[i], yf, yi, c)):
                 status[i, 0] = BAD_INPUT
                 return np.nan
             forward(act, phi, sizes, param_off, xs[i], buf, offs, n, bn)
@@ -70,11 +70,11 @@ def _make_kernel(digest):
             for s in range(k):
                 x_, yf_, yi_, rows = xs[i], yf, yi, n
                 if use_idx:
-                    x_, yf_, yi_, rows = _gather(loss, xs[i], yf, yi, idx[i, s], sizes, buf, ibuf, extra_off)
-                _step(act, loss, bn, cur, sizes, param_off, x_, yf_, yi_, buf, offs, rows, gs, cols)
+                    x_, yf_, yi_, rows = gather(loss, xs[i], yf, yi, idx[i, s], sizes, buf, ibuf, extra_off)
+                loss_grad(act, loss, bn, cur, sizes, param_off, x_, yf_, yi_, buf, offs, rows, gs, cols)
                 t += 1
                 _adam(cur, gs, m, v, lr, beta1, beta2, eps, t, consts)
-                if _count_nonfinite(cur) > 0:
+                if count_nonfinite(cur) > 0:
                     status[i, 0], status[i, 1], values[i] = DIVERGED, s, np.nan
                     return np.nan
             for j in range(P):
@@ -89,4 +89,4 @@ def _make_kernel(digest):
     return reptile_adam_kernel
 
 
-reptile_adam_kernel = _make_kernel(_meta._source_digest(_meta))  # meta.py's helpers are compiled in too
+reptile_adam_kernel = _make_kernel(_meta.source_digest(_meta))  # meta.py's helpers are compiled in too

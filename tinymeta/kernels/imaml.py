@@ -28,12 +28,12 @@ from .meta import (  # the exact MAML kernel's helpers, compiled into this kerne
     BAD_INPUT,
     DIVERGED,
     OK,
-    _columns,
-    _count_nonfinite,
-    _mean_rows,
-    _source_digest,
-    _step,
-    _task_ok,
+    bn_columns,
+    count_nonfinite,
+    loss_grad,
+    mean_rows,
+    source_digest,
+    task_ok,
 )
 from .views import unowned, view1, view2
 from .workspace import GRAD, HVP_OUT, ITERATES, SCRATCH, X_BATCH
@@ -57,11 +57,11 @@ def _imaml_task(act, loss, bn, sizes, param_off, phi, X, yf, yi, Xq, yqf, yqi, l
     rows = view2(buf, extra_off[ITERATES], 5, P)  # u (2 rows), r, p, q
     r, p, q = rows[2], rows[3], rows[4]
     gs, hv = view1(buf, extra_off[GRAD], P), view1(buf, extra_off[HVP_OUT], P)
-    cols = _columns(buf, extra_off, bn, sizes)
+    cols = bn_columns(buf, extra_off, bn, sizes)
     scratch = view1(buf, extra_off[SCRATCH], extra_off[X_BATCH] - extra_off[SCRATCH])
     cur = phi
     for s in range(k):
-        val = _step(act, loss, bn, cur, sizes, param_off, X, yf, yi, buf, off[0], n, gs, cols)
+        val = loss_grad(act, loss, bn, cur, sizes, param_off, X, yf, yi, buf, off[0], n, gs, cols)
         nxt, bad = rows[s % 2], 0
         for j in range(P):  # eq. (5.5)
             nxt[j] = cur[j] - alpha * (gs[j] + lam * (cur[j] - phi[j]))
@@ -70,11 +70,12 @@ def _imaml_task(act, loss, bn, sizes, param_off, phi, X, yf, yi, Xq, yqf, yqi, l
             st[0], st[1] = DIVERGED, s
             return val
         cur = nxt
-    val = _step(act, loss, bn, cur, sizes, param_off, Xq, yqf, yqi, buf, off[1], nq, r, cols)  # b, as r = b
-    if _count_nonfinite(r) > 0 or not np.isfinite(val):
+    # b, as r = b
+    val = loss_grad(act, loss, bn, cur, sizes, param_off, Xq, yqf, yqi, buf, off[1], nq, r, cols)
+    if count_nonfinite(r) > 0 or not np.isfinite(val):
         st[0], st[1] = DIVERGED, k
         return val
-    _step(act, loss, bn, cur, sizes, param_off, X, yf, yi, buf, off[0], n, gs, cols)  # buffers at phi_k
+    loss_grad(act, loss, bn, cur, sizes, param_off, X, yf, yi, buf, off[0], n, gs, cols)  # buffers at phi_k
     for j in range(P):
         g[j] = 0.0
     bnorm = np.linalg.norm(r)
@@ -113,10 +114,10 @@ def _make_kernel(digest):
                             iterations, rtol, buf, set_off, extra_off, param_off, task_rows, values, status,
                             out):  # fmt: skip
         """iMAML's practical variant over all tasks; returns the mean query loss at phi_k; ``out``: mean g."""
-        if digest == 0:  # never true; ties this build to the helpers' sources (see meta._source_digest)
+        if digest == 0:  # never true; ties this build to the helpers' sources (see meta.source_digest)
             return np.nan
         B, nslots, c = xs.shape[0], buf.shape[0], sizes[sizes.size - 1]
-        phi_ok = _count_nonfinite(phi) == 0
+        phi_ok = count_nonfinite(phi) == 0
         sizes, phi, xs, ysf, ysi = unowned(sizes), unowned(phi), unowned(xs), unowned(ysf), unowned(ysi)
         xq, yqf, yqi, buf, set_off = unowned(xq), unowned(yqf), unowned(yqi), unowned(buf), unowned(set_off)
         extra_off, param_off, task_rows = unowned(extra_off), unowned(param_off), unowned(task_rows)
@@ -126,15 +127,15 @@ def _make_kernel(digest):
                 status[i, 0], status[i, 1] = OK, 0
                 yf, yqf_ = (ysf[i], yqf[i]) if loss == MSE else (ysf[0], yqf[0])
                 yi, yqi_ = (ysi[0], yqi[0]) if loss == MSE else (ysi[i], yqi[i])
-                if not (phi_ok and _task_ok(loss, xs[i], yf, yi, c) and _task_ok(loss, xq[i], yqf_, yqi_, c)):
+                if not (phi_ok and task_ok(loss, xs[i], yf, yi, c) and task_ok(loss, xq[i], yqf_, yqi_, c)):
                     status[i, 0] = BAD_INPUT
                     continue
                 values[i] = _imaml_task(act, loss, bn, sizes, param_off, phi, xs[i], yf, yi, xq[i], yqf_,
                                         yqi_, lam, alpha, k, iterations, rtol, buf[slot], set_off, extra_off,
                                         task_rows[i], status[i])  # fmt: skip
-        return _mean_rows(task_rows, values, status, out)
+        return mean_rows(task_rows, values, status, out)
 
     return imaml_approx_kernel
 
 
-imaml_approx_kernel = _make_kernel(_source_digest(_meta))
+imaml_approx_kernel = _make_kernel(source_digest(_meta))

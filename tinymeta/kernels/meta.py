@@ -38,11 +38,11 @@ OK, BAD_INPUT, DIVERGED = 0, 1, 2
 # The helpers below are compiled as part of the kernels and are deliberately *not* cached on
 # their own: a cached helper would keep the code of the layers.py / losses.py it was built
 # with (this happened: a stale helper silently ran old code). Only the kernels are cached,
-# keyed on those files' contents (see _source_digest).
+# keyed on those files' contents (see source_digest).
 
 
 @njit
-def _count_nonfinite(a):
+def count_nonfinite(a):
     """Number of NaN/inf entries of a C-contiguous array (x - x is 0 exactly when x is finite)."""
     flat = a.reshape(a.size)
     bad = 0
@@ -52,12 +52,12 @@ def _count_nonfinite(a):
 
 
 @njit
-def _task_ok(loss, X, yf, yi, c):
+def task_ok(loss, X, yf, yi, c):
     """Finite inputs and targets (mse) or labels in [0, c) (cross-entropy)."""
-    if _count_nonfinite(X) > 0:
+    if count_nonfinite(X) > 0:
         return False
     if loss == MSE:
-        return _count_nonfinite(yf) == 0
+        return count_nonfinite(yf) == 0
     for j in range(yi.size):
         if yi[j] < 0 or yi[j] >= c:
             return False
@@ -65,13 +65,13 @@ def _task_ok(loss, X, yf, yi, c):
 
 
 @njit
-def _columns(buf, extra_off, bn, sizes):
+def bn_columns(buf, extra_off, bn, sizes):
     """The batch-norm scratch of column means (4 max(d_l) entries; empty without batch norm)."""
     return view1(buf, extra_off[COLS], 4 * sizes.max() if bn else 0)
 
 
 @njit
-def _step(act, loss, bn, phi, sizes, param_off, X, yf, yi, buf, offs, n, g, cols):
+def loss_grad(act, loss, bn, phi, sizes, param_off, X, yf, yi, buf, offs, n, g, cols):
     """One forward and backward pass at ``phi`` on n rows: returns L, writes grad L into ``g``."""
     L = sizes.size - 1
     forward(act, phi, sizes, param_off, X, buf, offs, n, bn)
@@ -82,7 +82,7 @@ def _step(act, loss, bn, phi, sizes, param_off, X, yf, yi, buf, offs, n, g, cols
 
 
 @njit
-def _sgd(cur, alpha, g, nxt):
+def sgd_step(cur, alpha, g, nxt):
     """nxt = cur - alpha g (phi_{i+1} = phi_i - alpha grad L_A(phi_i), eq. (3.1)); returns how many
     entries of nxt are not finite (x - x is 0 exactly when x is finite; a non-finite g makes nxt so).
     The count costs ~130 ns per 1761 entries."""
@@ -103,18 +103,18 @@ def _maml_task(
     P, n, nq, L = phi.size, X.shape[0], Xq.shape[0], sizes.size - 1
     ntraj = k if exact else 2
     traj = view2(buf, extra_off[ITERATES], max(ntraj, 1), P)
-    gs, cols = view1(buf, extra_off[GRAD], P), _columns(buf, extra_off, bn, sizes)
+    gs, cols = view1(buf, extra_off[GRAD], P), bn_columns(buf, extra_off, bn, sizes)
     cur = phi
     for s in range(k):
         offs = off[s] if exact else off[0]
-        val = _step(act, loss, bn, cur, sizes, param_off, X, yf, yi, buf, offs, n, gs, cols)
+        val = loss_grad(act, loss, bn, cur, sizes, param_off, X, yf, yi, buf, offs, n, gs, cols)
         nxt = traj[s] if exact else traj[s % 2]
-        if _sgd(cur, alpha, gs, nxt) > 0 or not np.isfinite(val):
+        if sgd_step(cur, alpha, gs, nxt) > 0 or not np.isfinite(val):
             st[0], st[1] = DIVERGED, s
             return val
         cur = nxt
     qset = k if exact else 1
-    val = _step(act, loss, bn, cur, sizes, param_off, Xq, yqf, yqi, buf, off[qset], nq, v, cols)
+    val = loss_grad(act, loss, bn, cur, sizes, param_off, Xq, yqf, yqi, buf, off[qset], nq, v, cols)
     if not exact:
         return val
     hv = view1(buf, extra_off[HVP_OUT], P)
@@ -131,7 +131,7 @@ def _maml_task(
 
 
 @njit
-def _gather(loss, X, yf, yi, rows_idx, sizes, buf, ibuf, extra_off):
+def gather(loss, X, yf, yi, rows_idx, sizes, buf, ibuf, extra_off):
     """Copy the support rows ``rows_idx`` (a mini-batch) into the X_BATCH / Y_BATCH / ibuf scratch;
     returns ``(x, y_float, y_int, m)``, the mini-batch and its size."""
     m, L = rows_idx.size, sizes.size - 1
@@ -160,7 +160,7 @@ def _reptile_task(act, loss, bn, sizes, param_off, phi, X, yf, yi, alpha, k, idx
     non-finite parameters sets ``st`` to (DIVERGED, step), as the reference raises there."""
     P, n, L = phi.size, X.shape[0], sizes.size - 1
     traj = view2(buf, extra_off[ITERATES], 2, P)
-    gs, cols = view1(buf, extra_off[GRAD], P), _columns(buf, extra_off, bn, sizes)
+    gs, cols = view1(buf, extra_off[GRAD], P), bn_columns(buf, extra_off, bn, sizes)
     offs = off[0]
     val = np.nan
     if k == 0 or use_idx:
@@ -170,11 +170,11 @@ def _reptile_task(act, loss, bn, sizes, param_off, phi, X, yf, yi, alpha, k, idx
     for s in range(k):
         x_, yf_, yi_, rows = X, yf, yi, n
         if use_idx:
-            x_, yf_, yi_, rows = _gather(loss, X, yf, yi, idx[s], sizes, buf, ibuf, extra_off)
-        step_val = _step(act, loss, bn, cur, sizes, param_off, x_, yf_, yi_, buf, offs, rows, gs, cols)
+            x_, yf_, yi_, rows = gather(loss, X, yf, yi, idx[s], sizes, buf, ibuf, extra_off)
+        step_val = loss_grad(act, loss, bn, cur, sizes, param_off, x_, yf_, yi_, buf, offs, rows, gs, cols)
         if s == 0 and not use_idx:
             val = step_val  # the first step's forward pass is the loss at phi
-        if _sgd(cur, alpha, gs, traj[s % 2]) > 0:
+        if sgd_step(cur, alpha, gs, traj[s % 2]) > 0:
             st[0], st[1] = DIVERGED, s
             return val
         cur = traj[s % 2]
@@ -184,7 +184,7 @@ def _reptile_task(act, loss, bn, sizes, param_off, phi, X, yf, yi, alpha, k, idx
 
 
 @njit
-def _mean_rows(rows, values, status, out):
+def mean_rows(rows, values, status, out):
     """out = (1/B) sum_i rows[i], summed in task order (as ``np.mean(rows, axis=0)``); mean of values.
 
     The mean is NaN if any task reported a problem (the wrappers then read ``status``).
@@ -205,7 +205,7 @@ def _mean_rows(rows, values, status, out):
     return total / B
 
 
-def _source_digest(*more_modules):
+def source_digest(*more_modules):
     """A number that changes whenever the helpers' source files (and those of ``more_modules``) change.
 
     Numba's cache checks only the file of the cached function itself; the kernels
@@ -226,10 +226,10 @@ def _make_kernels(digest):
         """Exact MAML (``exact`` true) or first-order MAML over all tasks.
 
         Returns the mean query loss; ``out`` = the mean of the rows g_i of ``task_rows``."""
-        if digest == 0:  # never true; ties this build to the helpers' sources (see _source_digest)
+        if digest == 0:  # never true; ties this build to the helpers' sources (see source_digest)
             return np.nan
         B, nslots, c = xs.shape[0], buf.shape[0], sizes[sizes.size - 1]
-        phi_ok = _count_nonfinite(phi) == 0
+        phi_ok = count_nonfinite(phi) == 0
         # every array below is valid for the whole call: drop reference counting (see views.py)
         sizes, phi, xs, ysf, ysi = unowned(sizes), unowned(phi), unowned(xs), unowned(ysf), unowned(ysi)
         xq, yqf, yqi, buf, set_off = unowned(xq), unowned(yqf), unowned(yqi), unowned(buf), unowned(set_off)
@@ -240,13 +240,13 @@ def _make_kernels(digest):
                 status[i, 0], status[i, 1] = OK, 0
                 yf, yqf_ = (ysf[i], yqf[i]) if loss == MSE else (ysf[0], yqf[0])
                 yi, yqi_ = (ysi[0], yqi[0]) if loss == MSE else (ysi[i], yqi[i])
-                if not (phi_ok and _task_ok(loss, xs[i], yf, yi, c) and _task_ok(loss, xq[i], yqf_, yqi_, c)):
+                if not (phi_ok and task_ok(loss, xs[i], yf, yi, c) and task_ok(loss, xq[i], yqf_, yqi_, c)):
                     status[i, 0] = BAD_INPUT
                     continue
                 values[i] = _maml_task(act, loss, bn, sizes, param_off, phi, xs[i], yf, yi, xq[i], yqf_, yqi_,
                                        alpha, k, exact, buf[slot], set_off, extra_off, task_rows[i],
                                        status[i])  # fmt: skip
-        return _mean_rows(task_rows, values, status, out)
+        return mean_rows(task_rows, values, status, out)
 
     @njit(cache=True, parallel=True)
     def reptile_kernel(act, loss, bn, sizes, phi, xs, ysf, ysi, alpha, k, idx, use_idx,
@@ -255,7 +255,7 @@ def _make_kernels(digest):
         if digest == 0:
             return np.nan
         B, nslots, c = xs.shape[0], buf.shape[0], sizes[sizes.size - 1]
-        phi_ok = _count_nonfinite(phi) == 0
+        phi_ok = count_nonfinite(phi) == 0
         sizes, phi, xs, ysf, ysi = unowned(sizes), unowned(phi), unowned(xs), unowned(ysf), unowned(ysi)
         idx, buf, ibuf, set_off = unowned(idx), unowned(buf), unowned(ibuf), unowned(set_off)
         extra_off, param_off, task_rows = unowned(extra_off), unowned(param_off), unowned(task_rows)
@@ -265,15 +265,15 @@ def _make_kernels(digest):
                 status[i, 0], status[i, 1] = OK, 0
                 yf = ysf[i] if loss == MSE else ysf[0]
                 yi = ysi[0] if loss == MSE else ysi[i]
-                if not (phi_ok and _task_ok(loss, xs[i], yf, yi, c)):
+                if not (phi_ok and task_ok(loss, xs[i], yf, yi, c)):
                     status[i, 0] = BAD_INPUT
                     continue
                 values[i] = _reptile_task(act, loss, bn, sizes, param_off, phi, xs[i], yf, yi, alpha, k,
                                           idx[i if use_idx else 0], use_idx, buf[slot], ibuf[slot], set_off,
                                           extra_off, task_rows[i], status[i])  # fmt: skip
-        return _mean_rows(task_rows, values, status, out)
+        return mean_rows(task_rows, values, status, out)
 
     return maml_kernel, reptile_kernel
 
 
-maml_kernel, reptile_kernel = _make_kernels(_source_digest())
+maml_kernel, reptile_kernel = _make_kernels(source_digest())

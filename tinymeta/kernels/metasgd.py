@@ -28,12 +28,12 @@ from .meta import (  # the exact MAML kernel's helpers, compiled into this kerne
     BAD_INPUT,
     DIVERGED,
     OK,
-    _columns,
-    _count_nonfinite,
-    _mean_rows,
-    _source_digest,
-    _step,
-    _task_ok,
+    bn_columns,
+    count_nonfinite,
+    loss_grad,
+    mean_rows,
+    source_digest,
+    task_ok,
 )
 from .views import unowned, view1, view2
 from .workspace import HVP_OUT, ITERATES, SCRATCH, X_BATCH
@@ -46,11 +46,11 @@ def _metasgd_task(act, loss, bn, sizes, param_off, phi, alphas, X, yf, yi, Xq, y
     into ``v``, then the right-to-left chain into ``v`` (dF/dphi) and ``d_alphas``. Returns the query loss."""
     P, n, nq, L = phi.size, X.shape[0], Xq.shape[0], sizes.size - 1
     rows = view2(buf, extra_off[ITERATES], 2 * k + 1, P)  # phi_1..phi_k, g_0..g_{k-1}, w
-    cols = _columns(buf, extra_off, bn, sizes)
+    cols = bn_columns(buf, extra_off, bn, sizes)
     cur = phi
     for s in range(k):
         g, nxt = rows[k + s], rows[s]
-        val = _step(act, loss, bn, cur, sizes, param_off, X, yf, yi, buf, off[s], n, g, cols)
+        val = loss_grad(act, loss, bn, cur, sizes, param_off, X, yf, yi, buf, off[s], n, g, cols)
         bad = 0
         for j in range(P):  # phi_{s+1} = phi_s - alphas * g_s, eq. (6.1)
             nxt[j] = cur[j] - alphas[j] * g[j]
@@ -59,7 +59,7 @@ def _metasgd_task(act, loss, bn, sizes, param_off, phi, alphas, X, yf, yi, Xq, y
             st[0], st[1] = DIVERGED, s
             return val
         cur = nxt
-    val = _step(act, loss, bn, cur, sizes, param_off, Xq, yqf, yqi, buf, off[k], nq, v, cols)
+    val = loss_grad(act, loss, bn, cur, sizes, param_off, Xq, yqf, yqi, buf, off[k], nq, v, cols)
     for j in range(P):
         d_alphas[j] = 0.0
     w, hv = rows[2 * k], view1(buf, extra_off[HVP_OUT], P)
@@ -86,10 +86,10 @@ def _make_kernel(digest):
                        out_alphas):  # fmt: skip
         """Meta-SGD over all tasks. Returns the mean query loss; ``out`` = mean dF/dphi, ``out_alphas`` =
         mean dF/dalphas (the rows of ``task_rows`` and ``alpha_rows``, summed in task order)."""
-        if digest == 0:  # never true; ties this build to the helpers' sources (see meta._source_digest)
+        if digest == 0:  # never true; ties this build to the helpers' sources (see meta.source_digest)
             return np.nan
         B, nslots, c = xs.shape[0], buf.shape[0], sizes[sizes.size - 1]
-        phi_ok = _count_nonfinite(phi) == 0 and _count_nonfinite(alphas) == 0
+        phi_ok = count_nonfinite(phi) == 0 and count_nonfinite(alphas) == 0
         sizes, phi, alphas, xs, ysf, ysi = unowned(sizes), unowned(phi), unowned(alphas), unowned(xs), \
             unowned(ysf), unowned(ysi)  # fmt: skip
         xq, yqf, yqi, buf, set_off = unowned(xq), unowned(yqf), unowned(yqi), unowned(buf), unowned(set_off)
@@ -100,16 +100,16 @@ def _make_kernel(digest):
                 status[i, 0], status[i, 1] = OK, 0
                 yf, yqf_ = (ysf[i], yqf[i]) if loss == MSE else (ysf[0], yqf[0])
                 yi, yqi_ = (ysi[0], yqi[0]) if loss == MSE else (ysi[i], yqi[i])
-                if not (phi_ok and _task_ok(loss, xs[i], yf, yi, c) and _task_ok(loss, xq[i], yqf_, yqi_, c)):
+                if not (phi_ok and task_ok(loss, xs[i], yf, yi, c) and task_ok(loss, xq[i], yqf_, yqi_, c)):
                     status[i, 0] = BAD_INPUT
                     continue
                 values[i] = _metasgd_task(act, loss, bn, sizes, param_off, phi, alphas, xs[i], yf, yi, xq[i],
                                           yqf_, yqi_, k, buf[slot], set_off, extra_off, task_rows[i],
                                           alpha_rows[i], status[i])  # fmt: skip
-        _mean_rows(alpha_rows, values, status, out_alphas)
-        return _mean_rows(task_rows, values, status, out)
+        mean_rows(alpha_rows, values, status, out_alphas)
+        return mean_rows(task_rows, values, status, out)
 
     return metasgd_kernel
 
 
-metasgd_kernel = _make_kernel(_source_digest(_meta))
+metasgd_kernel = _make_kernel(source_digest(_meta))
