@@ -37,3 +37,18 @@ def test_anil_adapts_the_head_only():
     assert rows.shape == (3, net.num_params) and np.array_equal(rows[-1, body], phi[body])
     assert not np.array_equal(rows[-1], phi)
     assert [name for name in inits.REGISTRY][-2:] == ["metasgd", "anil"]
+
+
+def test_from_params_takes_metasgd_phi_and_steps_and_names_a_wrong_size():
+    net = tm.MLP([1, 40, 40, 1], "relu")
+    P, phi = net.num_params, net.init(0)
+    given = store.from_params({"metasgd": np.concatenate([phi, np.full(P, 0.01)]), "maml": phi})
+    assert list(given) == ["maml", "metasgd"] and given["metasgd"].params.shape == (2 * P,)
+    rows = given["metasgd"].init.adapt(net, given["metasgd"].params, X, Y, 0.5, 2)
+    np.testing.assert_array_equal(rows, metasgd_trajectory(net, phi, np.full(P, 0.01), X, Y, 2)[0])
+    with pytest.raises(ValueError, match=r"params\[.metasgd.\] \(Meta-SGD: 2 vectors.*expected \(3522\)"):
+        store.from_params({"metasgd": phi})  # phi alone: the learned step sizes are missing
+    with pytest.raises(ValueError, match=r"params\[.maml.\].*expected \(1761\)"):
+        store.from_params({"maml": np.concatenate([phi, phi])})
+    with pytest.raises(ValueError, match=r"params\['maml'\].*(non-finite|NaN)"):
+        store.from_params({"maml": np.full(P, np.nan)})

@@ -95,6 +95,8 @@ class Initialisation:
     adapt : callable ``(net, params, x, y, alpha, steps) -> ndarray (steps + 1, P)``, the network's
         parameters after each test-time step
     train : callable ``(init, net, family, settings) -> ndarray``, the parameters ``adapt`` starts from
+    copies_of_phi : int, how many vectors of the network's size the parameters hold (1: phi; Meta-SGD's
+        [phi; alphas]: 2)
     """
 
     name: str
@@ -104,6 +106,7 @@ class Initialisation:
     options: tuple = ()
     adapt: Callable = field(default=sgd_trajectory, compare=False)
     train: Callable = field(default=train_with_meta_train, compare=False)
+    copies_of_phi: int = 1
 
     def describe(self) -> str:
         """A stable text of everything that determines the trained parameters (for cache keys)."""
@@ -153,6 +156,7 @@ for _init in (
         (("outer_optimizer", _ADAM),),
         adapt=metasgd_trajectory_of_params,
         train=train_params_with_meta_train,
+        copies_of_phi=2,
     ),
     Initialisation("anil", "ANIL", "anil", 1, (("outer_optimizer", _ADAM),), adapt=anil_head_trajectory),
     # iMAML is not offered: on this ReLU network its practical variant does not learn, and the exact

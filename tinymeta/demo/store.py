@@ -27,6 +27,7 @@ import numpy as np
 from .. import (
     __version__,
     load_checkpoint,  # the public name: the checkpoint code moves, it stays
+    validate,
 )
 from ..atomic import write_npz_atomic
 from ..cache import default_cache_dir as user_cache_dir
@@ -201,8 +202,17 @@ def from_params(params, alpha=0.01, net=None) -> dict:
     if not params:
         raise ValueError("params is empty; pass {name: phi} for at least one initialisation")
     order = [n for n in REGISTRY if n in params] + [n for n in params if n not in REGISTRY]
-    return {n: Trained(for_algo(n), net, net.check_phi(params[n], name=f"params[{n!r}]"), float(alpha),
-                       "given") for n in order}  # fmt: skip
+    inits = {n: for_algo(n) for n in order}
+    return {n: Trained(init, net, _checked(net, init, params[n], f"params[{n!r}]"), float(alpha), "given")
+            for n, init in inits.items()}  # fmt: skip
+
+
+def _checked(net, init, params, name):
+    """``params`` as a finite float64 vector of the size ``init.adapt`` reads: phi, or Meta-SGD's
+    [phi; alphas] (``init.copies_of_phi`` vectors of the network's size); ValueError naming ``name``."""
+    if init.copies_of_phi > 1:
+        name += f" ({init.label}: {init.copies_of_phi} vectors of the network's {net.num_params} parameters)"
+    return validate.float_array(name, params, 1, (init.copies_of_phi * net.num_params,))
 
 
 def initialisations(names, *, run_dir=None, params=None, cache_dir=None, settings=None, log=print) -> dict:
