@@ -18,11 +18,13 @@ USAGE_ERROR, DIVERGED, INTERRUPTED = 2, 1, 130
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Shows an option's default after its help, unless the help already says it or there is none."""
+    """Shows an option's default after its help, unless the help already says it, there is none, or the
+    option is a switch (``--overwrite``, ``--no-progress``: their name says what they change)."""
 
     def _get_help_string(self, action):
         text = action.help or ""
-        if "default" in text or any(action.default is v for v in (None, False, argparse.SUPPRESS)):
+        switch = action.nargs == 0
+        if switch or "default" in text or any(action.default is v for v in (None, False, argparse.SUPPRESS)):
             return text
         return super()._get_help_string(action)
 
@@ -54,6 +56,30 @@ non_negative = number(float, lambda v: math.isfinite(v) and v >= 0, "a number >=
 count0 = number(int, lambda v: v >= 0, "an integer >= 0")
 count1 = number(int, lambda v: v >= 1, "an integer >= 1")
 count2 = number(int, lambda v: v >= 2, "an integer >= 2")
+
+
+def add_run_options(parser, out_help, resume_help):
+    """The options every training command shares: --out, --resume, --overwrite, --no-progress."""
+    add = parser.add_argument
+    add("--out", default=None, help=out_help)
+    add("--resume", action="store_true", help=resume_help)
+    add("--overwrite", action="store_true", help="replace the run in OUT")
+    add("--no-progress", dest="progress", action="store_false", help="no progress bar")
+
+
+def add_epsilon_option(parser, default, help):
+    """Reptile's outer step ``--epsilon START [END]``; read it with :func:`start_end`."""
+    parser.add_argument("--epsilon", type=non_negative, nargs="+", metavar=("START", "END"), default=default,
+                        help=help)  # fmt: skip
+
+
+def start_end(parser, option, values):
+    """``(START, END)`` from one or two numbers (END = START when only START is given); None stays None."""
+    if values is None:
+        return None
+    if len(values) > 2:
+        parser.error(f"argument {option}: expected START and optionally END; got {len(values)} numbers")
+    return values[0], values[-1]
 
 
 def user_errors():

@@ -111,14 +111,8 @@ def build_parser() -> a.Parser:
         help="reptile: support examples per class in training tasks (default 10: 5 x 10 = one pass)",
     )
     add("--test-batch", type=a.count1, default=None, help="reptile's test-time mini-batch size (default 5)")
-    add(
-        "--epsilon",
-        type=a.non_negative,
-        nargs="+",
-        metavar=("START", "END"),
-        default=[1.0, 0.0],
-        help="reptile's outer step, linear from START to END over the run (or the time budget)",
-    )
+    a.add_epsilon_option(p, [1.0, 0.0], "reptile's outer step, linear from START to END over the run (or the "
+                         "time budget)")  # fmt: skip
     add(
         "--tail",
         choices=("shared", "separate"),
@@ -177,14 +171,11 @@ def build_parser() -> a.Parser:
         default=None,
         help="directory with the Omniglot npz files (else $TINYMETA_DATA, then the user cache directory)",
     )
-    add("--out", default=None, help="output directory (default runs/omniglot-ALGO-Nway-Kshot)")
-    add(
-        "--resume",
-        action="store_true",
-        help="continue the run in OUT (same settings; --iterations and --time-budget may be raised)",
+    a.add_run_options(
+        p,
+        "output directory (default runs/omniglot-ALGO-Nway-Kshot)",
+        "continue the run in OUT (same settings; --iterations and --time-budget may be raised)",
     )
-    add("--overwrite", action="store_true", help="replace the run in OUT")
-    add("--no-progress", dest="progress", action="store_false", help="no progress bar")
     return p  # fmt: skip
 
 
@@ -200,10 +191,7 @@ def main(argv=None) -> int:
         parser.error(
             f"argument --hidden: expected widths >= 1 joined by commas, e.g. 256,128; got {args.hidden!r}"
         )
-    if len(args.epsilon) > 2:
-        parser.error(
-            f"argument --epsilon: expected START and optionally END; got {len(args.epsilon)} numbers"
-        )
+    epsilon = a.start_end(parser, "--epsilon", args.epsilon)
     try:
         job = omniglot_job(args.algo, ways=args.ways, shots=args.shots, iterations=args.iterations,
                            seed=args.seed,
@@ -212,7 +200,7 @@ def main(argv=None) -> int:
                            split=args.split, backend=args.backend, time_budget=args.time_budget,
                            inner_optimizer=args.inner_optimizer, inner_batch=args.inner_batch,
                            train_shots=args.train_shots, test_batch=args.test_batch,
-                           epsilon=(args.epsilon[0], args.epsilon[-1]), outer_lr=args.outer_lr,
+                           epsilon=epsilon, outer_lr=args.outer_lr,
                            outer_lr_final=args.outer_lr_final, curve_every_s=args.curve_every_s,
                            curve_tasks=50, data_dir=args.data_dir, batch_norm=args.batch_norm,
                            tail=args.tail, tail_shots=args.tail_shots, dtype=args.dtype, lam=args.lam,

@@ -34,7 +34,6 @@ def build_parser() -> a.Parser:
         help="stop each algorithm's training after this many seconds (an upper bound with --iterations)",
     )
     add("--seed", type=a.count0, default=0, help="seeds the initialisation and the task stream")
-    add("--out", default=None, help="output directory (default: runs/sine-ALGO)")
     add(
         "--inner-steps",
         "--k",
@@ -57,14 +56,7 @@ def build_parser() -> a.Parser:
         default=None,
         help="outer Adam learning rate (default 1e-3; not reptile)",
     )
-    add(
-        "--epsilon",
-        type=a.non_negative,
-        nargs="+",
-        metavar=("START", "END"),
-        default=None,
-        help="Reptile's outer step, annealed linearly from START to END (default 1 0)",
-    )
+    a.add_epsilon_option(p, None, "Reptile's outer step, annealed linearly from START to END (default 1 0)")
     add("--shots", dest="K", type=a.count1, default=10, help="K, support points per task")
     add(
         "--activation",
@@ -102,10 +94,6 @@ def build_parser() -> a.Parser:
     add("--eval-tasks", type=a.count2, default=500, help="held-out tasks (100 query points each)")
     add("--checkpoint-every", type=a.count1, default=500, help="iterations between checkpoints")
     add(
-        "--resume", action="store_true", help="continue the run in OUT (same settings; --iterations may grow)"
-    )
-    add("--overwrite", action="store_true", help="replace the run in OUT")
-    add(
         "--compare",
         nargs="?",
         const="classic",
@@ -114,7 +102,8 @@ def build_parser() -> a.Parser:
         help="also train the other algorithms with the same budget: maml, fomaml, reptile and joint "
         "(--compare), or all seven (--compare all)",
     )
-    add("--no-progress", dest="progress", action="store_false", help="no progress bar")
+    a.add_run_options(p, "output directory (default: runs/sine-ALGO)",
+                      "continue the run in OUT (same settings; --iterations may grow)")  # fmt: skip
     return p  # fmt: skip
 
 
@@ -124,11 +113,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     from ..jobs.sine import run_sine, sine_job
 
-    if args.epsilon is not None and len(args.epsilon) > 2:
-        parser.error(
-            f"argument --epsilon: expected START and optionally END; got {len(args.epsilon)} numbers"
-        )
-    epsilon = None if args.epsilon is None else (args.epsilon[0], args.epsilon[-1])
+    epsilon = a.start_end(parser, "--epsilon", args.epsilon)
     try:
         job = sine_job(args.algo, iterations=args.iterations, seed=args.seed, k=args.k, alpha=args.alpha,
                        meta_batch=args.meta_batch, outer_lr=args.outer_lr, epsilon=epsilon, K=args.K,
