@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 import _section6 as s6
 
@@ -54,7 +55,7 @@ def figure(results, path):
 
     colours = {1: "0.4", 2: "C0", 3: "C1", 4: "C2"}
     with plt.rc_context(s6.STYLE):
-        fig, ax = plt.subplots(figsize=(8.2, 4.6))
+        fig, ax = plt.subplots(figsize=(9.6, 4.6))
         for run in results["runs"]:
             algo, k, eps = COMBINATIONS[run["name"]]
             style = "--" if algo == "fomaml-tail" else (":" if eps < EPSILON else "-")
@@ -68,8 +69,8 @@ def figure(results, path):
                      "solid: sum of the k steps (Reptile)   dashed: last step only (FOMAML)   dotted: mean",
                      fontsize=10)  # fmt: skip
         tasks = results["runs"][0]["final_tasks"]
-        ax.legend(fontsize=8.5, ncol=2, loc="lower right", title=f"final accuracy ({tasks} held-out tasks)",
-                  title_fontsize=8.5)  # fmt: skip
+        ax.legend(fontsize=8.5, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0,
+                  title=f"final accuracy\n({tasks} held-out tasks)", title_fontsize=8.5)  # fmt: skip
         fig.tight_layout()
         path.parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(path)
@@ -88,6 +89,8 @@ def main(argv=None):
     p.add_argument("--backend", choices=("numpy", "numba"), default="numba")
     p.add_argument("--data-dir", default=None)
     p.add_argument("--plot-only", action="store_true", help="draw the figure from the recorded results")
+    p.add_argument("--results", type=Path, default=RESULTS, help="results file (same-named runs replaced)")
+    p.add_argument("--figure", type=Path, default=FIGURE, help="where the figure is written")
     a = p.parse_args(argv)
     if not a.plot_only:
         train_chars, test_chars = s6.load_data(a.data_dir)
@@ -98,9 +101,9 @@ def main(argv=None):
             run = s6.run_one(name, settings(name, a.iterations, a.seed, a.backend), train_chars, curve, final,
                              shots=5 * k, eval_every=a.eval_every)  # fmt: skip
             s6.record(
-                RESULTS, "Reptile paper sec. 6.2 with the Omniglot MLP", run, sys.argv, list(COMBINATIONS)
+                a.results, "Reptile paper sec. 6.2 with the Omniglot MLP", run, sys.argv, list(COMBINATIONS)
             )
-    figure(s6.read_results(RESULTS), FIGURE)
+    figure(s6.read_results(a.results), a.figure)
     return 0
 
 
